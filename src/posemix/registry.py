@@ -1,0 +1,102 @@
+"""Registries that turn MMPose-style config dicts (``dict(type='Name', ...)``) into objects.
+
+Unknown types and unknown arguments fail at build time with the closest valid names,
+so a typo in a config is found before any data is loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from posemix.errors import ConfigError
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+class Registry:
+    """A name → class (or function) table for one kind of component."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Callable[..., Any]] = {}
+
+    def register(self, obj: Callable[..., Any] | None = None, *, name: str | None = None):
+        """Register ``obj`` under its own name (usable as a decorator)."""
+
+        def add(target: Callable[..., Any]) -> Callable[..., Any]:
+            key = name or target.__name__
+            if key in self._entries and self._entries[key] is not target:
+                raise ValueError(f"{self.kind} registry already has '{key}'")
+            self._entries[key] = target
+            return target
+
+        return add(obj) if obj is not None else add
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        if name not in self._entries:
+            raise ConfigError(
+                f"unknown {self.kind} type '{name}'.{_closest(name, self.names())}"
+                f" Known {self.kind} types: {', '.join(self.names())}"
+            )
+        return self._entries[name]
+
+    def build(self, cfg: Any, **defaults: Any) -> Any:
+        """Build ``cfg`` (a dict with ``type``); objects that are already built pass through.
+
+        ``defaults`` fill arguments the config does not set (e.g. a dataset's metainfo).
+        """
+        if not isinstance(cfg, dict):
+            return cfg
+        if "type" not in cfg:
+            raise ConfigError(f"a {self.kind} config needs a 'type' key, got keys {sorted(cfg)}")
+        args = {k: v for k, v in cfg.items() if k != "type"}
+        type_ = cfg["type"]
+        target = type_ if callable(type_) else self.get(type_)
+        for key, value in defaults.items():
+            args.setdefault(key, value)
+        check_arguments(target, args, f"{self.kind} '{getattr(target, '__name__', type_)}'")
+        return target(**args)
+
+
+def check_arguments(target: Callable[..., Any], args: dict[str, Any], what: str) -> None:
+    """Raise ConfigError if ``args`` names parameters ``target`` does not take."""
+    params = inspect.signature(target).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    valid = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for key in args:
+        if key not in valid:
+            raise ConfigError(
+                f"{what} has no argument '{key}'.{_closest(key, valid)}"
+                f" Valid arguments: {', '.join(valid)}"
+            )
+    missing = [
+        n for n, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and n not in args and n != "self"
+    ]
+    if missing:
+        raise ConfigError(f"{what} is missing required argument(s): {', '.join(missing)}")
+
+
+DATASETS = Registry("dataset")
+TRANSFORMS = Registry("transform")
+CODECS = Registry("codec")
+MODELS = Registry("model")
+METRICS = Registry("metric")
+SAMPLERS = Registry("sampler")
+OPTIMIZERS = Registry("optimizer")
+SCHEDULERS = Registry("param_scheduler")
