@@ -1,0 +1,59 @@
+"""One entry point that turns any way of naming a schema into a KeypointSchema."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from posemix.errors import MetainfoError
+from posemix.keypoints.metainfo import (
+    PACKAGED_DATASETS_DIR,
+    read_metainfo_file,
+    resolve_metainfo_path,
+    schema_from_metainfo,
+)
+from posemix.keypoints.schema import KeypointSchema
+
+SchemaSpec = KeypointSchema | str | os.PathLike | Mapping
+
+
+def builtin_schema_names() -> list[str]:
+    """Names of the schemas posemix ships (coco, aic, coco_aic, mpii, ...)."""
+    return sorted(p.stem for p in PACKAGED_DATASETS_DIR.glob("*.py"))
+
+
+@lru_cache(maxsize=64)
+def _load_file(path: str, mtime_ns: int) -> KeypointSchema:
+    return schema_from_metainfo(read_metainfo_file(path), source=path)
+
+
+def load_schema_file(path: str | os.PathLike) -> KeypointSchema:
+    """Schema from a metainfo file (or posemix's packaged copy of that file name)."""
+    resolved = resolve_metainfo_path(path)
+    return _load_file(str(resolved), resolved.stat().st_mtime_ns)
+
+
+def load_schema(spec: SchemaSpec) -> KeypointSchema:
+    """A schema from: a schema, a built-in name ('coco'), a file path, ``dict(from_file=...)``,
+    or a raw MMPose ``dataset_info`` dict."""
+    if isinstance(spec, KeypointSchema):
+        return spec
+    if isinstance(spec, Mapping):
+        if "from_file" in spec:
+            extra = set(spec) - {"from_file"}
+            if extra:
+                raise MetainfoError(f"metainfo=dict(from_file=...) takes no other keys, "
+                                    f"got {sorted(extra)}")
+            return load_schema_file(spec["from_file"])
+        return schema_from_metainfo(spec)
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec)
+        if text in builtin_schema_names():
+            return load_schema_file(PACKAGED_DATASETS_DIR / f"{text}.py")
+        if text.endswith(".py") or os.sep in text or Path(text).exists():
+            return load_schema_file(text)
+        raise MetainfoError(f"unknown schema '{text}': not a file and not a built-in schema "
+                            f"({', '.join(builtin_schema_names())})")
+    raise MetainfoError(f"cannot make a keypoint schema from {type(spec).__name__}")

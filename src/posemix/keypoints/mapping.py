@@ -1,0 +1,208 @@
+"""Keypoint mappings from one layout to another: index pairs, averaged sources, or by name.
+
+A mapping is checked when it is built (indices in range, one source per target, the
+converter's size equals the target schema's, left/right consistent with both schemas'
+flip partners) and applied to whole instance tables at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posemix.errors import MappingError
+from posemix.keypoints.schema import KeypointSchema
+from posemix.keypoints.vocabulary import MatchKind, canonical, side
+
+
+@dataclass(frozen=True)
+class MappingEntry:
+    """Target keypoint ``target`` is the mean of source keypoints ``sources``."""
+
+    sources: tuple[int, ...]
+    target: int
+    match: MatchKind = "exact"
+
+    def as_config(self) -> tuple:
+        """The MMPose config spelling: ``(s, t)`` or ``((s1, s2), t)``."""
+        src = self.sources[0] if len(self.sources) == 1 else self.sources
+        return (src, self.target)
+
+
+def parse_pairs(pairs: Sequence, label: str) -> list[MappingEntry]:
+    """MMPose's mapping list (``(s, t)`` or ``((s1, s2, ...), t)``) → entries."""
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+        raise MappingError(f"{label}: mapping must be a list of (source, target) pairs or "
+                           f"'by_name', got {pairs!r}")
+    entries = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise MappingError(f"{label}: mapping entry {pair!r} is not a (source, target) pair")
+        src, tgt = pair
+        sources = tuple(src) if isinstance(src, (list, tuple)) else (src,)
+        if not sources or not all(_is_index(s) for s in sources) or not _is_index(tgt):
+            raise MappingError(f"{label}: mapping entry {pair!r} must hold integer indices")
+        if len(set(sources)) != len(sources):
+            raise MappingError(f"{label}: mapping entry {pair!r} averages a keypoint with itself")
+        entries.append(MappingEntry(tuple(int(s) for s in sources), int(tgt)))
+    return entries
+
+
+def _is_index(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+@dataclass
+class KeypointMapping:
+    """A validated mapping from a source layout of ``num_source`` keypoints to ``num_target``."""
+
+    entries: list[MappingEntry]
+    num_source: int
+    num_target: int
+    label: str = "mapping"
+    source_schema: KeypointSchema | None = None
+    target_schema: KeypointSchema | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        seen: dict[int, MappingEntry] = {}
+        for e in self.entries:
+            bad = [s for s in e.sources if not 0 <= s < self.num_source]
+            if bad:
+                raise MappingError(f"{self.label}: pair {e.as_config()}: source index {bad[0]} is "
+                                   f"out of range for {self.num_source} source keypoints"
+                                   f"{self._names('source')}")
+            if not 0 <= e.target < self.num_target:
+                raise MappingError(f"{self.label}: pair {e.as_config()}: target index {e.target} "
+                                   f"is out of range for {self.num_target} target keypoints"
+                                   f"{self._names('target')}")
+            if e.target in seen:
+                raise MappingError(f"{self.label}: target {self._name('target', e.target)} is "
+                                   f"mapped twice, by {seen[e.target].as_config()} and "
+                                   f"{e.as_config()}")
+            seen[e.target] = e
+        if self.source_schema is not None and self.target_schema is not None:
+            self._check_left_right()
+
+    # -- naming helpers for messages ----------------------------------------------------
+    def _schema(self, side: str) -> KeypointSchema | None:
+        return self.source_schema if side == "source" else self.target_schema
+
+    def _name(self, side: str, index: int) -> str:
+        schema = self._schema(side)
+        return f"{index} ('{schema.keypoints[index]}')" if schema is not None else str(index)
+
+    def _names(self, side: str) -> str:
+        schema = self._schema(side)
+        return f" of schema '{schema.name}'" if schema is not None else ""
+
+    def describe(self, entry: MappingEntry) -> str:
+        src = " + ".join(self._name("source", s) for s in entry.sources)
+        return f"{src} -> {self._name('target', entry.target)}"
+
+    # -- checks -------------------------------------------------------------------------
+    def _check_left_right(self) -> None:
+        """s → t must imply flip(s) → flip(t): a mapping that swaps sides is an error."""
+        flip_s = self.source_schema.flip_indices
+        flip_t = self.target_schema.flip_indices
+        by_sources = {frozenset(e.sources): e for e in self.entries}
+        for e in self.entries:
+            sides = {side(self.source_schema.keypoints[s]) for s in e.sources}
+            target_side = side(self.target_schema.keypoints[e.target])
+            if len(sides) == 1 and {target_side} | sides == {"left", "right"}:
+                raise MappingError(f"{self.label}: left/right inconsistent: {self.describe(e)} "
+                                   f"maps a {sides.pop()} keypoint to a {target_side} one")
+            mirror = frozenset(flip_s[s] for s in e.sources)
+            partner = by_sources.get(mirror)
+            if partner is None:
+                continue  # the mirror is not mapped: nothing to contradict
+            if partner.target != flip_t[e.target]:
+                raise MappingError(
+                    f"{self.label}: left/right inconsistent: {self.describe(e)}, but the mirror "
+                    f"{self.describe(partner)} should go to "
+                    f"{self._name('target', flip_t[e.target])}"
+                )
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def pairs(self) -> list[tuple]:
+        return [e.as_config() for e in self.entries]
+
+    @property
+    def defined(self) -> np.ndarray:
+        """(num_target,) bool: which target keypoints this source defines."""
+        return self.convert_defined(np.ones(self.num_source, bool))
+
+    def convert_defined(self, source_defined: np.ndarray) -> np.ndarray:
+        """(num_source,) bool → (num_target,) bool: a target is defined when all its sources are."""
+        out = np.zeros(self.num_target, bool)
+        for e in self.entries:
+            out[e.target] = bool(np.all(source_defined[list(e.sources)]))
+        return out
+
+    @property
+    def dropped_sources(self) -> list[int]:
+        used = {s for e in self.entries for s in e.sources}
+        return [s for s in range(self.num_source) if s not in used]
+
+    def apply(self, keypoints: np.ndarray, visibility: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Convert (N, Ks, 2) coordinates and (N, Ks) COCO visibility codes (0/1/2) at once.
+
+        Unmapped targets get (0, 0) and code 0. An averaged target is the mean of its
+        sources, labelled only if all of them are (its code is their minimum).
+        """
+        keypoints = np.asarray(keypoints)
+        visibility = np.asarray(visibility)
+        n, ks = keypoints.shape[:2]
+        if ks != self.num_source or visibility.shape != (n, ks):
+            raise MappingError(f"{self.label}: expected {self.num_source} source keypoints, got "
+                               f"keypoints {keypoints.shape} and visibility {visibility.shape}")
+        out_k = np.zeros((n, self.num_target, keypoints.shape[2]), keypoints.dtype)
+        out_v = np.zeros((n, self.num_target), visibility.dtype)
+        single = [e for e in self.entries if len(e.sources) == 1]
+        if single:
+            src = [e.sources[0] for e in single]
+            tgt = [e.target for e in single]
+            out_k[:, tgt] = keypoints[:, src]
+            out_v[:, tgt] = visibility[:, src]
+        for e in self.entries:
+            if len(e.sources) > 1:
+                srcs = list(e.sources)
+                out_k[:, e.target] = keypoints[:, srcs].mean(axis=1)
+                out_v[:, e.target] = visibility[:, srcs].min(axis=1)
+        return out_k, out_v
+
+
+def mapping_by_name(source: KeypointSchema, target: KeypointSchema,
+                    label: str = "mapping") -> KeypointMapping:
+    """Map every source keypoint to the target keypoint of the same canonical name.
+
+    Alias and guessed matches are kept, marked on their entries, and guesses are listed in
+    the mapping's warnings for the user to confirm.
+    """
+    rank = {"exact": 0, "alias": 1, "guess": 2}
+    targets: dict[str, tuple[int, MatchKind]] = {}
+    for t, name in enumerate(target.keypoints):
+        canon, kind = canonical(name, target.name)
+        targets.setdefault(canon, (t, kind))
+    entries, notes = [], []
+    for s, name in enumerate(source.keypoints):
+        canon, kind = canonical(name, source.name)
+        if canon not in targets:
+            continue
+        t, tkind = targets[canon]
+        match = kind if rank[kind] >= rank[tkind] else tkind
+        entries.append(MappingEntry((s,), t, match))
+        if match == "guess":
+            notes.append(f"{label}: '{name}' ({source.name}) -> '{target.keypoints[t]}' "
+                         f"({target.name}) is a guess by name; confirm it or write the pair")
+    used_targets = [e.target for e in entries]
+    duplicates = {t for t in used_targets if used_targets.count(t) > 1}
+    if duplicates:
+        names = [target.keypoints[t] for t in sorted(duplicates)]
+        raise MappingError(f"{label}: several '{source.name}' keypoints match target keypoint(s) "
+                           f"{names} by name; write the mapping pairs for them")
+    return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
+                           source, target, notes)

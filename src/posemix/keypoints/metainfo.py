@@ -1,0 +1,216 @@
+"""MMPose metainfo files (``dataset_info = dict(...)``) read as data and written back.
+
+The files are Python, but they are never executed: the syntax tree is evaluated with
+literals, ``dict(...)`` calls, unary signs and list/number arithmetic only, so a file
+that tries to run code is rejected instead of run.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import os
+import pprint
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from posemix.errors import MetainfoError
+from posemix.keypoints.schema import KeypointSchema
+
+PACKAGED_DATASETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "_base_" / "datasets"
+_MAX_LITERAL_ITEMS = 100_000
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv}
+
+
+class _LiteralEvaluator:
+    """Evaluates the data subset of Python that metainfo files are written in."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.names: dict[str, Any] = {}
+
+    def fail(self, node: ast.AST, message: str) -> MetainfoError:
+        return MetainfoError(f"{self.path}, line {getattr(node, 'lineno', '?')}: {message}")
+
+    def __call__(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            items = [self(e) for e in node.elts]
+            return tuple(items) if isinstance(node, ast.Tuple) else items
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                raise self.fail(node, "'**' unpacking is not allowed in metainfo files")
+            return {self(k): self(v) for k, v in zip(node.keys, node.values, strict=True)}
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "dict" and not node.args:
+            if any(kw.arg is None for kw in node.keywords):
+                raise self.fail(node, "'**' unpacking is not allowed in metainfo files")
+            return {kw.arg: self(kw.value) for kw in node.keywords}
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = self(node.operand)
+            if not isinstance(value, (int, float)):
+                raise self.fail(node, "a sign can only apply to a number")
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return self._binop(node)
+        if isinstance(node, ast.Name) and node.id in self.names:
+            return self.names[node.id]
+        raise self.fail(node, f"only literal data is allowed in metainfo files, found "
+                              f"'{ast.unparse(node)[:80]}'; posemix never executes them")
+
+    def _binop(self, node: ast.BinOp) -> Any:
+        left, right = self(node.left), self(node.right)
+        numbers = (int, float)
+        ok = (isinstance(left, numbers) and isinstance(right, numbers)) or (
+            isinstance(node.op, (ast.Add, ast.Mult))
+            and isinstance(left, (list, tuple)) and isinstance(right, (list, tuple, int))
+            and not isinstance(right, bool)
+        )
+        if isinstance(node.op, ast.Mult) and isinstance(left, int) and isinstance(right, list):
+            left, right, ok = right, left, True
+        if not ok:
+            raise self.fail(node, f"unsupported arithmetic '{ast.unparse(node)[:80]}'")
+        if isinstance(right, int) and isinstance(left, (list, tuple)) \
+                and len(left) * right > _MAX_LITERAL_ITEMS:
+            raise self.fail(node, "list repetition is too large")
+        return _BINOPS[type(node.op)](left, right)
+
+
+def read_metainfo_file(path: str | os.PathLike) -> dict:
+    """The ``dataset_info`` dict of an MMPose metainfo file, parsed without executing it."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MetainfoError(f"{path}: metainfo file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetainfoError(f"{path}: cannot read metainfo file: {exc}") from None
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise MetainfoError(f"{path}, line {exc.lineno}, column {exc.offset}: "
+                            f"syntax error: {exc.msg}") from None
+    evaluator = _LiteralEvaluator(path)
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue  # a docstring
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            raise evaluator.fail(stmt, "metainfo files may only assign literal data to names, "
+                                 f"found '{ast.unparse(stmt)[:80]}'")
+        evaluator.names[stmt.targets[0].id] = evaluator(stmt.value)
+    if "dataset_info" not in evaluator.names:
+        raise MetainfoError(f"{path}: no 'dataset_info = dict(...)' assignment found")
+    info = evaluator.names["dataset_info"]
+    if not isinstance(info, dict):
+        raise MetainfoError(f"{path}: 'dataset_info' must be a dict, got {type(info).__name__}")
+    return info
+
+
+def _ordered(info: Mapping, field: str, source: str) -> list:
+    value = info.get(field)
+    if not isinstance(value, Mapping):
+        raise MetainfoError(f"{source}: field '{field}' must be a dict of id -> entry, "
+                            f"got {type(value).__name__}")
+    keys = list(value)
+    if keys != list(range(len(keys))):
+        raise MetainfoError(f"{source}: field '{field}' ids must be 0..{len(keys) - 1} in "
+                            f"order, got {keys[:20]}")
+    return [value[k] for k in keys]
+
+
+def schema_from_metainfo(info: Mapping, source: str = "<metainfo dict>") -> KeypointSchema:
+    """Build a validated schema from a raw ``dataset_info`` dict."""
+    missing = [k for k in ("dataset_name", "keypoint_info", "skeleton_info", "joint_weights",
+                           "sigmas") if k not in info]
+    if missing:
+        raise MetainfoError(f"{source}: metainfo lacks field(s) {missing}")
+    entries = _ordered(info, "keypoint_info", source)
+    links = _ordered(info, "skeleton_info", source)
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise MetainfoError(f"{source}: field 'keypoint_info', id {i}: needs a 'name'")
+    for i, link in enumerate(links):
+        pair = link.get("link") if isinstance(link, Mapping) else None
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise MetainfoError(f"{source}: field 'skeleton_info', id {i}: needs "
+                                f"link=(name_a, name_b)")
+    for field in ("joint_weights", "sigmas"):
+        if not isinstance(info[field], (list, tuple)):
+            raise MetainfoError(f"{source}: field '{field}' must be a list of numbers")
+    try:
+        return KeypointSchema(
+            name=str(info["dataset_name"]),
+            keypoints=tuple(e["name"] for e in entries),
+            types=tuple(e.get("type", "") for e in entries),
+            swaps=tuple(e.get("swap", "") for e in entries),
+            colors=[e.get("color", (255, 128, 0)) for e in entries],
+            links=tuple(tuple(link["link"]) for link in links),
+            link_colors=[link.get("color", (96, 96, 255)) for link in links],
+            joint_weights=info["joint_weights"],
+            sigmas=info["sigmas"],
+            source=source,
+            paper_info=info.get("paper_info"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise MetainfoError(f"{source}: invalid value: {exc}") from None
+
+
+def schema_to_metainfo(schema: KeypointSchema) -> dict:
+    """The MMPose ``dataset_info`` dict of ``schema`` (inverse of schema_from_metainfo)."""
+    keypoint_info = {
+        i: dict(name=n, id=i, color=[int(c) for c in schema.colors[i]],
+                type=schema.types[i], swap=schema.swaps[i])
+        for i, n in enumerate(schema.keypoints)
+    }
+    skeleton_info = {
+        i: dict(link=tuple(link), id=i, color=[int(c) for c in schema.link_colors[i]])
+        for i, link in enumerate(schema.links)
+    }
+    info: dict[str, Any] = dict(dataset_name=schema.name)
+    if schema.paper_info is not None:
+        info["paper_info"] = schema.paper_info
+    info.update(
+        keypoint_info=keypoint_info,
+        skeleton_info=skeleton_info,
+        joint_weights=[round(float(w), 8) for w in schema.joint_weights],
+        sigmas=[round(float(s), 8) for s in schema.sigmas],
+    )
+    return info
+
+
+def write_metainfo_file(schema: KeypointSchema, path: str | os.PathLike) -> None:
+    """Write ``schema`` as an MMPose metainfo file, atomically (temp file + rename)."""
+    text = "dataset_info = " + pprint.pformat(schema_to_metainfo(schema), width=96,
+                                              sort_dicts=False) + "\n"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_metainfo_path(path: str | os.PathLike) -> Path:
+    """``path`` if it exists, else posemix's packaged copy of the same file name.
+
+    MMPose configs write ``configs/_base_/datasets/coco.py`` relative to MMPose's checkout;
+    posemix ships those files, so such a path resolves to the packaged copy.
+    """
+    candidate = Path(path)
+    if candidate.exists():
+        return candidate
+    packaged = PACKAGED_DATASETS_DIR / candidate.name
+    if packaged.exists():
+        return packaged
+    known = sorted(p.stem for p in PACKAGED_DATASETS_DIR.glob("*.py"))
+    raise MetainfoError(f"{path}: metainfo file not found (not on disk, and posemix ships no "
+                        f"file of that name; built-in schemas: {', '.join(known)})")
