@@ -1,0 +1,313 @@
+"""Per-source datasets with MMPose's config names and arguments (CocoDataset, AicDataset, ...).
+
+A dataset is an InstanceTable in its source's keypoint layout, that source's schema, the
+``KeypointConverter`` its config puts first in ``pipeline`` (kept apart: CombinedDataset
+converts the whole table with it once) and the remaining pipeline steps. Behaviour
+follows MMPose's BaseCocoStyleDataset (reference section 5.1): ``data_root`` joins,
+``bbox_file`` only in test mode, ``sample_interval``, ``filter_cfg=dict(bbox_score_thr=..)``,
+``indices``. Top-down only; ``serialize_data`` is accepted and moot (tables are already
+a few flat arrays that DataLoader workers share).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from posemix.data.readers import read_aic, read_coco, read_detections, read_mpii
+from posemix.data.rng import sample_rng
+from posemix.data.sample import sample_from_table
+from posemix.data.table import InstanceTable
+from posemix.errors import ConfigError, MetainfoError, PosemixError
+from posemix.keypoints import KeypointConverter, KeypointSchema, load_schema
+from posemix.registry import DATASETS, TRANSFORMS
+
+FILTER_KEYS = ("bbox_score_thr",)
+
+
+def split_converter(pipeline: Sequence) -> tuple[Any, list]:
+    """(the KeypointConverter built from ``pipeline[0]`` or None, the remaining steps)."""
+    if isinstance(pipeline, (Mapping, str)) or callable(pipeline):
+        raise ConfigError(f"pipeline must be a list of transforms, got {type(pipeline).__name__}")
+    steps = list(pipeline)
+    if steps and _is_converter(steps[0]):
+        return TRANSFORMS.build(steps[0]), steps[1:]
+    return None, steps
+
+
+def _is_converter(step: Any) -> bool:
+    if isinstance(step, KeypointConverter):
+        return True
+    return isinstance(step, Mapping) and step.get("type") in ("KeypointConverter",
+                                                              KeypointConverter)
+
+
+def _join(root: str | None, path: str) -> str:
+    """mmengine's join: a relative path goes under ``data_root`` when one is given."""
+    return os.path.join(root, path) if root and not os.path.isabs(path) else path
+
+
+@DATASETS.register()
+class BaseCocoStyleDataset:
+    """A COCO-layout keypoint dataset (top-down: one sample per person instance)."""
+
+    METAINFO: Mapping[str, Any] = {}
+
+    def __init__(self, ann_file: str = "", bbox_file: str | None = None,
+                 data_mode: str = "topdown", metainfo: Any = None, data_root: str | None = None,
+                 data_prefix: Mapping[str, str] | None = None,
+                 filter_cfg: Mapping[str, Any] | None = None,
+                 indices: int | Sequence[int] | None = None, serialize_data: bool = True,
+                 pipeline: Sequence = (), test_mode: bool = False, lazy_init: bool = False,
+                 max_refetch: int = 1000, sample_interval: int = 1):
+        name = type(self).__name__
+        if data_mode == "bottomup":
+            raise ConfigError(f"{name}: data_mode='bottomup' is not supported; posemix trains "
+                              "top-down models only (data_mode='topdown')")
+        if data_mode != "topdown":
+            raise ConfigError(f"{name} got invalid data_mode '{data_mode}'; "
+                              "it should be 'topdown'")
+        if bbox_file and not test_mode:
+            raise ConfigError(f"{name} has test_mode=False while bbox_file is only supported "
+                              "when test_mode=True (detections replace ground-truth boxes "
+                              "for evaluation)")
+        if isinstance(sample_interval, bool) or not isinstance(sample_interval, int) \
+                or sample_interval < 1:
+            raise ConfigError(f"{name}: sample_interval must be a positive integer, "
+                              f"got {sample_interval!r}")
+        self.data_mode = data_mode
+        self.data_root = data_root
+        self.ann_file = _join(data_root, str(ann_file)) if ann_file else ""
+        self.bbox_file = str(bbox_file) if bbox_file else None
+        self.data_prefix = self._join_prefix(data_root, data_prefix)
+        self.img_prefix = self.data_prefix.get("img", "")
+        self.filter_cfg = self._check_filter_cfg(filter_cfg)
+        self.indices = indices
+        self.serialize_data = serialize_data
+        self.test_mode = test_mode
+        self.lazy_init = lazy_init
+        self.max_refetch = max_refetch
+        self.sample_interval = sample_interval
+        self.schema = self._load_schema(metainfo)
+        self.converter, steps = split_converter(pipeline)
+
+        from posemix.transforms import Compose
+
+        self.pipeline = Compose(steps)
+        self.seed = 0
+        self.epoch = 0
+        self._table: InstanceTable | None = None
+        if not lazy_init:
+            self.full_init()
+
+    # -- construction ---------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """How errors name this dataset: class and annotation file."""
+        return f"{type(self).__name__} ({self.ann_file or 'no ann_file'})"
+
+    def _load_schema(self, metainfo: Any) -> KeypointSchema:
+        spec = self.METAINFO if metainfo is None else metainfo
+        if not spec:
+            raise ConfigError(f"{type(self).__name__} needs metainfo, e.g. "
+                              "metainfo=dict(from_file='configs/_base_/datasets/coco.py')")
+        return load_schema(spec)
+
+    @staticmethod
+    def _join_prefix(root: str | None, prefix: Mapping[str, str] | None) -> dict[str, str]:
+        prefix = {"img": ""} if prefix is None else prefix
+        if not isinstance(prefix, Mapping):
+            raise ConfigError(f"data_prefix must be a dict like dict(img='images/'), "
+                              f"got {type(prefix).__name__}")
+        for key, value in prefix.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"data_prefix['{key}'] must be a string, got "
+                                  f"{type(value).__name__}")
+        return {key: _join(root, value) for key, value in prefix.items()}
+
+    def _check_filter_cfg(self, cfg: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if cfg is None:
+            return None
+        if not isinstance(cfg, Mapping):
+            raise ConfigError(f"{type(self).__name__}: filter_cfg must be a dict, "
+                              f"got {type(cfg).__name__}")
+        unknown = sorted(set(cfg) - set(FILTER_KEYS))
+        if unknown:
+            raise ConfigError(f"{type(self).__name__}: filter_cfg has unknown keys {unknown}; "
+                              f"supported: {list(FILTER_KEYS)}")
+        return dict(cfg)
+
+    # -- loading ----------------------------------------------------------------------------
+    def read_annotations(self) -> InstanceTable:
+        """The ground-truth table of ``ann_file``; subclasses with other formats override."""
+        return read_coco(self.ann_file, num_keypoints=self.schema.num_keypoints)
+
+    def full_init(self) -> None:
+        """Load the annotations (done at construction unless ``lazy_init=True``)."""
+        if self._table is not None:
+            return
+        if not self.ann_file:
+            raise ConfigError(f"{type(self).__name__} needs ann_file")
+        table = self.read_annotations()
+        if table.keypoint_count != self.schema.num_keypoints:
+            raise MetainfoError(
+                f"{self.label}: the annotations have {table.keypoint_count} keypoints per "
+                f"instance but the metainfo '{self.schema.name}' ({self.schema.source}) defines "
+                f"{self.schema.num_keypoints}")
+        if self.bbox_file:
+            table = read_detections(self.bbox_file, table, self.schema.num_keypoints)
+        elif self.sample_interval > 1:
+            image_ids = table.image_id[table.image_index]
+            table = table.take(image_ids % self.sample_interval == 0)
+        if self.filter_cfg and "bbox_score_thr" in self.filter_cfg:
+            table = table.take(table.bbox_score >= self.filter_cfg["bbox_score_thr"])
+        self._table = self._subset(table)
+
+    def _subset(self, table: InstanceTable) -> InstanceTable:
+        """Apply ``indices`` as mmengine does: an int keeps the first n (last -n if negative),
+        a sequence keeps those rows in that order."""
+        indices = self.indices
+        if indices is None:
+            return table
+        n = len(table)
+        if isinstance(indices, int) and not isinstance(indices, bool):
+            return table.take(np.arange(n)[:indices] if indices >= 0 else np.arange(n)[indices:])
+        rows = np.asarray(indices)
+        if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+            raise ConfigError(f"{self.label}: indices must be an int or a list of ints")
+        if rows.size and (rows.min() < -n or rows.max() >= n):
+            raise ConfigError(f"{self.label}: indices {rows.tolist()[:10]} go outside the "
+                              f"{n} instances")
+        return table.take(rows % max(n, 1))
+
+    @property
+    def table(self) -> InstanceTable:
+        """The instances, loaded on first use when ``lazy_init=True``."""
+        self.full_init()
+        assert self._table is not None
+        return self._table
+
+    # -- samples ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws ``__getitem__`` makes."""
+        self.epoch = int(epoch)
+
+    def get_data_info(self, index: int) -> dict:
+        """The annotation of instance ``index`` as a sample dict, in this source's layout."""
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"{self.label}: index {index} out of range for {n} instances")
+        return sample_from_table(self.table, index % n, self.img_prefix, self.schema)
+
+    def __getitem__(self, index: int) -> dict:
+        """Sample ``index`` after the converter (if any) and the pipeline.
+
+        A pipeline that drops the sample (returns None) is retried on another index drawn
+        from the sample's generator, up to ``max_refetch`` times; in test mode it is an error.
+        """
+        for _ in range(self.max_refetch + 1):
+            rng = sample_rng(self.seed, self.epoch, index)
+            info = self.get_data_info(index)
+            info["rng"] = rng
+            if self.converter is not None:
+                info = self.converter(info)
+            result = self.pipeline(info)
+            if result is not None:
+                return result
+            if self.test_mode:
+                raise PosemixError(f"{self.label}: the pipeline dropped sample {index} "
+                                   f"({info['img_path']}) in test mode")
+            index = int(rng.integers(len(self)))
+        raise PosemixError(f"{self.label}: the pipeline dropped {self.max_refetch + 1} samples "
+                           "in a row; check the images and the pipeline")
+
+    def __repr__(self) -> str:
+        loaded = f"{len(self._table)} instances" if self._table is not None else "not loaded"
+        return f"{type(self).__name__}({self.ann_file!r}, schema '{self.schema.name}', {loaded})"
+
+
+@DATASETS.register()
+class CocoDataset(BaseCocoStyleDataset):
+    """COCO person keypoints (17)."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/coco.py"}
+
+
+@DATASETS.register()
+class AicDataset(BaseCocoStyleDataset):
+    """AI Challenger (14 keypoints), from MMPose's COCO-layout file or the original release.
+
+    For the original format the image sizes (needed to clip boxes) are read from the image
+    headers under ``data_prefix['img']``; if that is not a directory, boxes stay unclipped.
+    """
+
+    METAINFO = {"from_file": "configs/_base_/datasets/aic.py"}
+
+    def read_annotations(self) -> InstanceTable:
+        img_dir = self.img_prefix if os.path.isdir(self.img_prefix) else None
+        table = read_aic(self.ann_file, img_dir=img_dir)
+        if img_dir is None and len(table) and not table.width.any():
+            warnings.warn(f"{self.label}: native AI Challenger file without an image directory "
+                          f"(data_prefix img='{self.img_prefix}'): boxes are not clipped to "
+                          "the images", stacklevel=3)
+        return table
+
+
+@DATASETS.register()
+class MpiiDataset(BaseCocoStyleDataset):
+    """MPII Human Pose (16 keypoints), from MMPose's MPII json (centre / scale boxes)."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/mpii.py"}
+
+    def read_annotations(self) -> InstanceTable:
+        return read_mpii(self.ann_file, num_keypoints=self.schema.num_keypoints)
+
+
+@DATASETS.register()
+class CrowdPoseDataset(BaseCocoStyleDataset):
+    """CrowdPose (14 keypoints; images carry ``crowdIndex``)."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/crowdpose.py"}
+
+
+@DATASETS.register()
+class HalpeDataset(BaseCocoStyleDataset):
+    """Halpe full body (136 keypoints)."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/halpe.py"}
+
+
+@DATASETS.register()
+class OCHumanDataset(BaseCocoStyleDataset):
+    """OCHuman (COCO's 17 keypoints, heavily occluded people)."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/ochuman.py"}
+
+
+@DATASETS.register()
+class PoseTrack18Dataset(BaseCocoStyleDataset):
+    """PoseTrack18 frames as single images (17 keypoints)."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/posetrack18.py"}
+
+
+@DATASETS.register()
+class JhmdbDataset(BaseCocoStyleDataset):
+    """Sub-JHMDB (15 keypoints): MATLAB 1-based coordinates, shifted to 0-based."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/jhmdb.py"}
+
+    def read_annotations(self) -> InstanceTable:
+        return read_coco(self.ann_file, num_keypoints=self.schema.num_keypoints, one_based=True)
+
+
+@DATASETS.register()
+class CustomCocoDataset(BaseCocoStyleDataset):
+    """Any COCO-layout keypoint set; ``metainfo`` (its schema) is required."""
