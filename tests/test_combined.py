@@ -171,3 +171,23 @@ def test_inspect_text_output(fixtures_dir, request, capsys):
 def test_cli_reports_user_errors_without_traceback(capsys, tmp_path):
     assert main(["inspect", str(tmp_path / "missing.py")]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_full_train_pipeline_masks_what_each_source_lacks(fixtures_dir, request):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = load_config(str(request.config.rootpath / COMBINE), fixture_options(fixtures_dir))
+        dataset = build_split_dataset(cfg, "train")
+    for index in range(len(dataset)):
+        sample = dataset[(0, index)]
+        assert tuple(sample["inputs"].shape) == (3, 256, 192)
+        assert tuple(sample["targets"]["heatmaps"].shape) == (19, 64, 48)
+        weights = sample["targets"]["keypoint_weights"].numpy()
+        if sample["meta"]["dataset_name"] == "coco":
+            assert not weights[17:].any()  # head_top, neck: COCO does not define them
+            assert weights[:17].any()
+        else:
+            assert not weights[:5].any()  # the face: AIC does not define it
+            assert weights[17:].any() or not sample["targets"]["keypoints_defined"][17:].all()
+    again = dataset[(0, 3)]["inputs"]
+    assert (again == dataset[(0, 3)]["inputs"]).all()  # a sample is reproducible

@@ -1,0 +1,141 @@
+"""Evaluate a model on every source in that source's own keypoint layout.
+
+A model trained on the union of COCO and AIC outputs 19 keypoints. COCO val is scored
+on the 17 COCO keypoints with COCO's sigmas, AIC val on AIC's 14 with AIC's sigmas and
+no ``area``: the evaluator derives each source's subset of the model's outputs from the
+keypoint names (no hand-written ``output_keypoint_indices``), routes each prediction by
+its source index (never by a free-text name that can collide), and prefixes the results
+with the source's name (``coco/AP``, ``aic/AP``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from posemix.errors import ConfigError
+from posemix.keypoints import KeypointSchema, mapping_by_name
+from posemix.registry import METRICS
+
+
+@dataclass
+class SourceEvaluation:
+    """One source: its name, schema, the model outputs it reads, and its metrics."""
+
+    name: str
+    schema: KeypointSchema
+    output_index: np.ndarray  # (K_source,) index into the model's output keypoints
+    gt_index: np.ndarray  # (K_source,) index into the GT keypoints the samples carry
+    metrics: list[Any]
+
+
+def output_indices_for(source: KeypointSchema, outputs: KeypointSchema, label: str) -> np.ndarray:
+    """For each keypoint of ``source``, the model output (in ``outputs``) that predicts it."""
+    mapping = mapping_by_name(source, outputs, label)
+    index = np.full(source.num_keypoints, -1, np.int64)
+    for entry in mapping.entries:
+        index[entry.sources[0]] = entry.target
+    missing = [source.keypoints[i] for i in np.flatnonzero(index < 0)]
+    if missing:
+        raise ConfigError(
+            f"{label}: the model predicts no keypoint for {missing} of '{source.name}' "
+            f"(model outputs: {list(outputs.keypoints)}); evaluating this source in its own "
+            f"layout needs them: train on a schema that includes them")
+    return index
+
+
+def output_schema(model_schema: KeypointSchema,
+                  output_keypoint_indices: Sequence[int] | None) -> KeypointSchema:
+    """The layout of what ``model.predict`` returns (after ``output_keypoint_indices``)."""
+    if output_keypoint_indices is None:
+        return model_schema
+    idx = list(output_keypoint_indices)
+    names = [model_schema.keypoints[i] for i in idx]
+    swaps = [model_schema.swaps[i] if model_schema.swaps[i] in names else "" for i in idx]
+    return KeypointSchema(
+        name=model_schema.name, keypoints=tuple(names),
+        types=tuple(model_schema.types[i] for i in idx), swaps=tuple(swaps),
+        links=tuple(link for link in model_schema.links if set(link) <= set(names)),
+        joint_weights=model_schema.joint_weights[idx], sigmas=model_schema.sigmas[idx],
+        source=f"{model_schema.source} (output_keypoint_indices)")
+
+
+def _sources(dataset: Any) -> list[tuple[str, Any]]:
+    """(name, sub-dataset) for a CombinedDataset, or the dataset itself."""
+    if hasattr(dataset, "datasets") and hasattr(dataset, "source_names"):
+        return list(zip(dataset.source_names, dataset.datasets, strict=True))
+    return [(dataset.schema.name, dataset)]
+
+
+class PerSourceEvaluator:
+    """Routes predictions to each source's metrics, in that source's layout."""
+
+    def __init__(self, sources: list[SourceEvaluation]):
+        self.sources = sources
+
+    def process(self, predictions: Sequence[Mapping], metas: Sequence[Mapping]) -> None:
+        """``predictions``: model.predict's dicts; ``metas``: the batch's meta dicts."""
+        by_source: dict[int, list[dict]] = {}
+        for pred, meta in zip(predictions, metas, strict=True):
+            source = int(meta.get("source_index", 0))
+            src = self.sources[source]
+            keypoints = np.asarray(pred["keypoints"])[:, src.output_index]
+            scores = np.asarray(pred["keypoint_scores"])[:, src.output_index]
+            scale = np.asarray(meta["input_scale"], np.float64).reshape(-1, 2)
+            by_source.setdefault(source, []).append(dict(
+                id=meta["id"], img_id=meta["img_id"], keypoints=keypoints,
+                keypoint_scores=scores,
+                bbox=np.asarray(meta["bbox"], np.float64).reshape(-1, 4),
+                bbox_score=np.asarray(meta.get("bbox_score", 1.0), np.float64).reshape(-1),
+                area=np.prod(scale, axis=1),
+                gt_keypoints=np.asarray(meta["keypoints"])[None, src.gt_index],
+                gt_visible=np.asarray(meta["keypoints_visible"])[None, src.gt_index],
+                gt_bbox=np.asarray(meta["bbox"], np.float64).reshape(-1, 4),
+            ))
+        for source, samples in by_source.items():
+            for metric in self.sources[source].metrics:
+                metric.process(samples)
+
+    def evaluate(self) -> dict[str, float]:
+        results: dict[str, float] = {}
+        for src in self.sources:
+            for metric in src.metrics:
+                if metric.results:
+                    results.update(metric.evaluate())
+        return results
+
+
+def build_evaluator(evaluator_cfg: Any, dataset: Any, model_schema: KeypointSchema,
+                    output_keypoint_indices: Sequence[int] | None = None) -> PerSourceEvaluator:
+    """One set of metrics per source of ``dataset`` (a dataset or a CombinedDataset).
+
+    ``evaluator_cfg`` is MMPose's ``val_evaluator`` (one metric dict or a list). Per source,
+    a metric without ``ann_file`` gets the source's annotation file, the prefix is the
+    source's name and the sigmas its own. A file without ``area`` (AIC, CrowdPose) is scored
+    with 0.53·w·h, exactly what ``use_area=False`` does.
+    """
+    cfgs = evaluator_cfg if isinstance(evaluator_cfg, (list, tuple)) else [evaluator_cfg]
+    outputs = output_schema(model_schema, output_keypoint_indices)
+    sources = _sources(dataset)
+    evaluations = []
+    for name, sub in sources:
+        label = f"evaluation of source '{name}'"
+        # A source converted to the combined layout is scored in its own layout again.
+        index = output_indices_for(sub.schema, outputs, label)
+        gt_index = output_indices_for(sub.schema, dataset.schema, label)
+        metrics = []
+        for cfg in cfgs:
+            cfg = dict(copy.deepcopy(cfg))
+            if cfg.get("type") == "CocoMetric":
+                if cfg.get("ann_file") is None or len(sources) > 1:
+                    cfg["ann_file"] = sub.ann_file
+            cfg.setdefault("prefix", name)
+            metric = METRICS.build(cfg)
+            metric.dataset_meta = sub.schema
+            metrics.append(metric)
+        evaluations.append(SourceEvaluation(name, sub.schema, index, gt_index, metrics))
+    return PerSourceEvaluator(evaluations)
