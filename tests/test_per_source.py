@@ -100,3 +100,20 @@ def test_output_keypoint_indices_reorder_the_model_layout(val_dataset, coco_aic,
     evaluator = build_evaluator(dict(type="CocoMetric"), coco_only, coco_aic,
                                 output_keypoint_indices=list(range(17)))
     np.testing.assert_array_equal(evaluator.sources[0].output_index, np.arange(17))
+
+
+def test_native_aic_val_is_scored_like_its_coco_layout_twin(fixtures_dir, coco_aic):
+    """The native AIC file is a list of records: its GT is exported from the table."""
+    by_name = [dict(type="KeypointConverter", mapping="by_name")]
+    results = []
+    for ann_file, root in (("test_aic.json", "aic"),
+                           ("keypoint_sample_annotations.json", "aic_native")):
+        dataset = CombinedDataset(metainfo=coco_aic, test_mode=True, datasets=[dict(
+            type="AicDataset", data_root=str(fixtures_dir / root), ann_file=ann_file,
+            data_prefix=dict(img=str(fixtures_dir / "aic")), test_mode=True, pipeline=by_name)])
+        evaluator = build_evaluator(dict(type="CocoMetric"), dataset, coco_aic)
+        preds, metas = predictions_from_gt(dataset, noise=3.0, seed=5)
+        evaluator.process(preds, metas)
+        results.append(evaluator.evaluate())
+    assert results[0]["aic/AP"] < 1.0
+    assert results[0] == pytest.approx(results[1])

@@ -11,13 +11,16 @@ with the source's name (``coco/AP``, ``aic/AP``).
 from __future__ import annotations
 
 import copy
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from posemix.errors import ConfigError
+from posemix.evaluation.coco_gt import is_coco_layout, write_coco_gt
 from posemix.keypoints import KeypointSchema, mapping_by_name
 from posemix.registry import METRICS
 
@@ -76,6 +79,7 @@ class PerSourceEvaluator:
 
     def __init__(self, sources: list[SourceEvaluation]):
         self.sources = sources
+        self.workspace: tempfile.TemporaryDirectory | None = None
 
     def process(self, predictions: Sequence[Mapping], metas: Sequence[Mapping]) -> None:
         """``predictions``: model.predict's dicts; ``metas``: the batch's meta dicts."""
@@ -119,6 +123,7 @@ def build_evaluator(evaluator_cfg: Any, dataset: Any, model_schema: KeypointSche
     with 0.53·w·h, exactly what ``use_area=False`` does.
     """
     cfgs = evaluator_cfg if isinstance(evaluator_cfg, (list, tuple)) else [evaluator_cfg]
+    workspace = tempfile.TemporaryDirectory(prefix="posemix-gt-")
     outputs = output_schema(model_schema, output_keypoint_indices)
     sources = _sources(dataset)
     evaluations = []
@@ -132,10 +137,23 @@ def build_evaluator(evaluator_cfg: Any, dataset: Any, model_schema: KeypointSche
             cfg = dict(copy.deepcopy(cfg))
             if cfg.get("type") == "CocoMetric":
                 if cfg.get("ann_file") is None or len(sources) > 1:
-                    cfg["ann_file"] = sub.ann_file
+                    cfg["ann_file"] = source_ann_file(sub, name, workspace)
             cfg.setdefault("prefix", name)
             metric = METRICS.build(cfg)
             metric.dataset_meta = sub.schema
             metrics.append(metric)
         evaluations.append(SourceEvaluation(name, sub.schema, index, gt_index, metrics))
-    return PerSourceEvaluator(evaluations)
+    evaluator = PerSourceEvaluator(evaluations)
+    evaluator.workspace = workspace  # exported GT files live as long as the evaluator
+    return evaluator
+
+
+def source_ann_file(dataset: Any, name: str, workspace: tempfile.TemporaryDirectory) -> str:
+    """The COCO GT file of a source: its own file, or one written from its table."""
+    if is_coco_layout(dataset.ann_file):
+        return str(dataset.ann_file)
+    if getattr(dataset, "bbox_file", None):
+        raise ConfigError(f"source '{name}': evaluating detections needs a COCO-layout "
+                          f"annotation file, but {dataset.ann_file} is not one")
+    path = Path(workspace.name) / f"{name}_gt.json"
+    return str(write_coco_gt(dataset.table, dataset.schema, path))
