@@ -100,6 +100,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump", type=int, default=0, metavar="N",
                    help="add each source's first N converted instances")
     p.set_defaults(func=cmd_inspect)
+
+    from posemix.browse import add_browse_parser
+
+    add_browse_parser(sub)
     return parser
 
 
