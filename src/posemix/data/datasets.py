@@ -7,6 +7,11 @@ follows MMPose's BaseCocoStyleDataset (reference section 5.1): ``data_root`` joi
 ``bbox_file`` only in test mode, ``sample_interval``, ``filter_cfg=dict(bbox_score_thr=..)``,
 ``indices``. Top-down only; ``serialize_data`` is accepted and moot (tables are already
 a few flat arrays that DataLoader workers share).
+
+``cache=True`` (the default, a posemix addition) keeps each parsed annotation table in
+the on-disk cache of :mod:`posemix.data.cache` (``$POSEMIX_CACHE_DIR``, else
+``~/.cache/posemix/tables``): the next run with the same file loads it in a fraction of
+the parse time; any change of the file rebuilds it. ``cache=False`` always parses.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from posemix.data.cache import cached_table
 from posemix.data.readers import read_aic, read_coco, read_detections, read_mpii
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
@@ -63,7 +69,7 @@ class BaseCocoStyleDataset:
                  filter_cfg: Mapping[str, Any] | None = None,
                  indices: int | Sequence[int] | None = None, serialize_data: bool = True,
                  pipeline: Sequence = (), test_mode: bool = False, lazy_init: bool = False,
-                 max_refetch: int = 1000, sample_interval: int = 1):
+                 max_refetch: int = 1000, sample_interval: int = 1, cache: bool = True):
         name = type(self).__name__
         if data_mode == "bottomup":
             raise ConfigError(f"{name}: data_mode='bottomup' is not supported; posemix trains "
@@ -92,12 +98,15 @@ class BaseCocoStyleDataset:
         self.lazy_init = lazy_init
         self.max_refetch = max_refetch
         self.sample_interval = sample_interval
+        self.cache = bool(cache)
         self.schema = self._load_schema(metainfo)
         self.converter, steps = split_converter(pipeline)
 
-        from posemix.transforms import Compose
+        from posemix.transforms import Compose, enable_crop_first
 
         self.pipeline = Compose(steps)
+        if not test_mode:
+            enable_crop_first(self.pipeline)
         self.seed = 0
         self.epoch = 0
         self._table: InstanceTable | None = None
@@ -146,13 +155,28 @@ class BaseCocoStyleDataset:
         """The ground-truth table of ``ann_file``; subclasses with other formats override."""
         return read_coco(self.ann_file, num_keypoints=self.schema.num_keypoints)
 
+    def reader_options(self) -> dict[str, Any]:
+        """Everything besides ``ann_file`` that ``read_annotations`` depends on (the cache key)."""
+        return {"dataset": f"{type(self).__module__}.{type(self).__qualname__}",
+                "num_keypoints": self.schema.num_keypoints}
+
+    def load_annotations(self) -> InstanceTable:
+        """``read_annotations()``, through the on-disk table cache when ``cache=True``."""
+        if not self.cache:
+            return self.read_annotations()
+        return cached_table(self.ann_file, self.read_annotations, self.reader_options())
+
+    def check_annotations(self, table: InstanceTable) -> None:
+        """Warn about what the loaded table lacks (each time it is loaded, cached or not)."""
+
     def full_init(self) -> None:
         """Load the annotations (done at construction unless ``lazy_init=True``)."""
         if self._table is not None:
             return
         if not self.ann_file:
             raise ConfigError(f"{type(self).__name__} needs ann_file")
-        table = self.read_annotations()
+        table = self.load_annotations()
+        self.check_annotations(table)
         if table.keypoint_count != self.schema.num_keypoints:
             raise MetainfoError(
                 f"{self.label}: the annotations have {table.keypoint_count} keypoints per "
@@ -206,14 +230,16 @@ class BaseCocoStyleDataset:
             raise IndexError(f"{self.label}: index {index} out of range for {n} instances")
         return sample_from_table(self.table, index % n, self.img_prefix, self.schema)
 
-    def __getitem__(self, index: int) -> dict:
-        """Sample ``index`` after the converter (if any) and the pipeline.
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """Sample ``key`` (an index, or the samplers' ``(epoch, index)``) after the converter
+        (if any) and the pipeline.
 
         A pipeline that drops the sample (returns None) is retried on another index drawn
         from the sample's generator, up to ``max_refetch`` times; in test mode it is an error.
         """
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         for _ in range(self.max_refetch + 1):
-            rng = sample_rng(self.seed, self.epoch, index)
+            rng = sample_rng(self.seed, epoch, index)
             info = self.get_data_info(index)
             info["rng"] = rng
             if self.converter is not None:
@@ -250,14 +276,22 @@ class AicDataset(BaseCocoStyleDataset):
 
     METAINFO = {"from_file": "configs/_base_/datasets/aic.py"}
 
+    def _img_dir(self) -> str | None:
+        return self.img_prefix if os.path.isdir(self.img_prefix) else None
+
     def read_annotations(self) -> InstanceTable:
-        img_dir = self.img_prefix if os.path.isdir(self.img_prefix) else None
-        table = read_aic(self.ann_file, img_dir=img_dir)
-        if img_dir is None and len(table) and not table.width.any():
+        return read_aic(self.ann_file, img_dir=self._img_dir())
+
+    def reader_options(self) -> dict[str, Any]:
+        img_dir = self._img_dir()
+        return {**super().reader_options(),
+                "img_dir": os.path.abspath(img_dir) if img_dir is not None else None}
+
+    def check_annotations(self, table: InstanceTable) -> None:
+        if self._img_dir() is None and len(table) and not table.width.any():
             warnings.warn(f"{self.label}: native AI Challenger file without an image directory "
                           f"(data_prefix img='{self.img_prefix}'): boxes are not clipped to "
                           "the images", stacklevel=3)
-        return table
 
 
 @DATASETS.register()

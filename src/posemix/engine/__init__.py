@@ -1,0 +1,31 @@
+"""Training engine: the train/test loops, checkpoints, lr schedules, optimizers,
+distributed helpers and run logging.
+
+Importing this package registers the optimizers (Adam, AdamW, SGD) and the lr schedulers
+(LinearLR, MultiStepLR, CosineAnnealingLR) in ``posemix.registry``.
+"""
+
+from posemix.engine.checkpoint import (
+    CheckpointPolicy,
+    find_resume_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from posemix.engine.logger import RunLogger, draw_curves
+from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
+from posemix.engine.runner import Runner, evaluate, parse_losses, test, train
+from posemix.engine.schedulers import (
+    CosineAnnealingLR,
+    LinearLR,
+    MultiStepLR,
+    ParamScheduler,
+    build_schedulers,
+    step_schedulers,
+)
+
+__all__ = [
+    "CheckpointPolicy", "CosineAnnealingLR", "LinearLR", "MultiStepLR", "OptimizerStep",
+    "ParamScheduler", "RunLogger", "Runner", "build_optimizer", "build_schedulers",
+    "draw_curves", "evaluate", "find_resume_checkpoint", "load_checkpoint", "parse_losses",
+    "parse_optim_wrapper", "save_checkpoint", "scale_lr", "step_schedulers", "test", "train",
+]

@@ -1,0 +1,100 @@
+"""Distributed training on CPU (gloo): two processes hold identical weights, match one
+process over the same global batch, gather validation predictions once each, and
+``python -m posemix train`` works under torchrun with rank 0 alone writing files.
+
+Why the two runs agree: DefaultSampler shuffles the same permutation on every rank (from
+(seed, epoch)) and gives rank r the samples r, r+2, ..., so a step's two per-rank batches
+of 2 hold exactly the single process's batch of 4. DDP averages the two per-rank gradients
+of mean losses, which equals the gradient of the mean over all 4 samples, so the updates
+agree up to float summation order. The toy model has no BatchNorm on purpose: BN would
+normalise each rank's 2 samples with their own statistics (not the 4-sample batch's) and
+the runs would differ by design, short of SyncBatchNorm.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from test_engine import records, toy_cfg
+
+from posemix.engine import Runner, load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+DIST_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cfg(batch_size: int):
+    return toy_cfg(max_epochs=2, batch_size=batch_size, num_samples=16, val_values=[0.5])
+
+
+def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    runner = Runner(_cfg(batch_size=2), work_dir=out_dir, device="cpu", progress_bar=False)
+    try:
+        metrics = runner.train()
+        torch.save({"state_dict": runner.state.module.state_dict(), "metrics": metrics},
+                   os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        runner.close()
+
+
+def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
+    for name in DIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "ddp")), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for key, value in ranks[0]["state_dict"].items():  # DDP keeps the replicas bitwise equal
+        assert torch.equal(value, ranks[1]["state_dict"][key]), key
+    # the 5 validation samples (split 3 + 2 over the ranks) were gathered and scored once,
+    # and both ranks got the metrics
+    expected = {"coco/AP": 0.5, "coco/count": 5.0, "coco/unique": 5.0}
+    assert ranks[0]["metrics"] == ranks[1]["metrics"] == expected
+
+    single = Runner(_cfg(batch_size=4), work_dir=tmp_path / "single", device="cpu",
+                    progress_bar=False)
+    try:
+        single.train()
+    finally:
+        single.close()
+    ddp_ckpt = load_checkpoint(tmp_path / "ddp" / "epoch_2.pth")  # written by rank 0
+    assert ddp_ckpt["iteration"] == 8  # 16 samples / (2 ranks x 2) per step, 2 epochs
+    for key, value in single.state.module.state_dict().items():
+        torch.testing.assert_close(ranks[0]["state_dict"][key], value, rtol=1e-4, atol=1e-6)
+        assert torch.equal(ddp_ckpt["state_dict"][key], ranks[0]["state_dict"][key])
+
+
+def test_python_m_posemix_train_under_torchrun(tmp_path):
+    cfg = toy_cfg(max_epochs=2, num_samples=8, batch_size=2, val_values=[0.5])
+    cfg["custom_imports"] = dict(imports=["test_engine"])  # registers the toy types
+    cfg.dump(tmp_path / "toy.py")
+    env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        [str(REPO / "tests"), str(REPO / "src"), env.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               f"--master_port={_free_port()}", "-m", "posemix", "train",
+               str(tmp_path / "toy.py"), "--work-dir", str(tmp_path / "work"), "--device", "cpu"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    work = tmp_path / "work"
+    assert sorted(p.name for p in work.glob("epoch_*.pth")) == ["epoch_1.pth", "epoch_2.pth"]
+    logged = records(work)  # one writer: every step once (2 iterations per epoch)
+    assert [(r["mode"], r["iter"]) for r in logged] == [
+        ("train", 2), ("val", 2), ("train", 4), ("val", 4)]
+    assert logged[1]["coco/count"] == 5.0
