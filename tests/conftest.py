@@ -22,3 +22,12 @@ def fixtures_dir() -> Path:
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return SHARED / "golden"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_table_cache(tmp_path_factory):
+    """Keep the suite's annotation-table cache out of the user's ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("POSEMIX_CACHE_DIR", str(tmp_path_factory.mktemp("table-cache")))
+    yield
+    mp.undo()

@@ -70,7 +70,7 @@ class CombinedDataset:
                  sample_ratio_factor: Sequence[float] | None = None, test_mode: bool = False,
                  seed: int = 0, lazy_init: bool = False, max_refetch: int = 1000,
                  serialize_data: bool = True):
-        from posemix.transforms import Compose
+        from posemix.transforms import Compose, enable_crop_first
 
         if not datasets:
             raise ConfigError("CombinedDataset needs at least one dataset")
@@ -90,6 +90,8 @@ class CombinedDataset:
                          zip(self.original_lens, self.sample_ratio_factor, strict=True)]
         self.cumulative = np.cumsum(self.lens)
         self.pipeline = Compose(pipeline)
+        if not test_mode:  # training: decode only what each crop needs (LoadImage)
+            enable_crop_first(self.pipeline)
         self.test_mode = test_mode
         self.seed = seed
         self.epoch = 0

@@ -15,6 +15,7 @@ from posemix.transforms.affine import (
 from posemix.transforms.bbox import GetBBoxCenterScale, bbox_xyxy2cs, fix_aspect_ratio
 from posemix.transforms.bbox_transform import RandomBBoxTransform, truncnorm_ppf
 from posemix.transforms.compose import BaseTransform, Compose
+from posemix.transforms.crop_first import DeferredImage
 from posemix.transforms.flip import (
     RandomFlip,
     flip_bbox,
@@ -24,13 +25,19 @@ from posemix.transforms.flip import (
 )
 from posemix.transforms.formatting import PackPoseInputs, collate, image_to_tensor
 from posemix.transforms.half_body import RandomHalfBody
-from posemix.transforms.loading import LoadImage, decode_image, jpeg_is_truncated
+from posemix.transforms.loading import (
+    LoadImage,
+    decode_image,
+    enable_crop_first,
+    jpeg_is_truncated,
+)
 from posemix.transforms.target import GenerateTarget
 
 __all__ = [
-    "BaseTransform", "Compose", "GenerateTarget", "GetBBoxCenterScale", "LoadImage",
-    "PackPoseInputs", "RandomBBoxTransform", "RandomFlip", "RandomHalfBody", "TopdownAffine",
-    "bbox_xyxy2cs", "collate", "decode_image", "fix_aspect_ratio", "flip_bbox", "flip_image",
-    "flip_keypoints", "flip_sample", "get_udp_warp_matrix", "get_warp_matrix",
-    "image_to_tensor", "jpeg_is_truncated", "transform_points", "truncnorm_ppf", "warp_affine",
+    "BaseTransform", "Compose", "DeferredImage", "GenerateTarget", "GetBBoxCenterScale",
+    "LoadImage", "PackPoseInputs", "RandomBBoxTransform", "RandomFlip", "RandomHalfBody",
+    "TopdownAffine", "bbox_xyxy2cs", "collate", "decode_image", "enable_crop_first",
+    "fix_aspect_ratio", "flip_bbox", "flip_image", "flip_keypoints", "flip_sample",
+    "get_udp_warp_matrix", "get_warp_matrix", "image_to_tensor", "jpeg_is_truncated",
+    "transform_points", "truncnorm_ppf", "warp_affine",
 ]

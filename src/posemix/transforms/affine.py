@@ -25,6 +25,7 @@ from posemix.errors import AnnotationError, ConfigError
 from posemix.registry import TRANSFORMS
 from posemix.transforms import bbox as bbox_helpers
 from posemix.transforms.compose import BaseTransform, describe_sample, require
+from posemix.transforms.crop_first import DeferredImage
 
 
 def _rotate(point: np.ndarray, theta: np.floating | float) -> np.ndarray:
@@ -182,7 +183,10 @@ class TopdownAffine(BaseTransform):
             matrix = get_udp_warp_matrix(center[0], scale[0], rot, (w, h))
         else:
             matrix = get_warp_matrix(center[0], scale[0], rot, (w, h))
-        results["img"] = warp_affine(img, matrix, (w, h))
+        if isinstance(img, DeferredImage):  # crop-first decoding (LoadImage)
+            results["img"] = img.warp(matrix, (w, h))
+        else:
+            results["img"] = warp_affine(img, matrix, (w, h))
         if results.get("keypoints") is not None:
             results["transformed_keypoints"] = transform_points(results["keypoints"], matrix)
         results["input_size"] = (w, h)

@@ -45,7 +45,7 @@ def read_aic(path: str | os.PathLike, img_dir: str | os.PathLike | None = None,
              strict: bool = False) -> InstanceTable:
     """Read an AIC file in either format, told apart by the top level (list = native)."""
     path = str(path)
-    data = load_json(path)
+    data = load_json(path, skip_segmentation=True)
     if isinstance(data, list):
         return aic_native_from_data(path, data, img_dir, strict)
     return coco_from_data(path, data, AIC_NUM_KEYPOINTS, strict)

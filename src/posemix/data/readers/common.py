@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,23 +29,59 @@ AREA_FACTOR = 0.53  # MMPose's area fallback: clipped box area * 0.53, at least 
 RecordName = Callable[[int], str]
 
 
-def load_json(path: str | os.PathLike) -> Any:
-    """Parse ``path``; a missing file or invalid JSON is an AnnotationError with the place."""
+# A "segmentation" value (polygon lists of numbers, or an RLE object whose counts hold no
+# braces) as raw JSON bytes. Readers never use segmentations, and in COCO files they are
+# about half of the bytes: blanking them before parsing halves the parse.
+_SEGMENTATION = re.compile(rb'"segmentation"\s*:\s*(?:\[[\[\]0-9.,eE+\-\s]*\]|\{[^{}]*\})')
+
+
+def _fast_loads() -> Callable[[bytes], Any] | None:
+    """orjson's parser when it is installed (about 1.4x faster than json on COCO files)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson ships with the bench extra
+        return None
+    return orjson.loads
+
+
+def load_json(path: str | os.PathLike, *, skip_segmentation: bool = False) -> Any:
+    """Parse ``path``; a missing file or invalid JSON is an AnnotationError with the place.
+
+    ``skip_segmentation`` replaces every ``"segmentation"`` value by ``0`` before parsing
+    (so a malformed segmentation, which no reader uses, goes unnoticed).
+    The file is parsed with orjson when it is installed; anything orjson refuses (NaN,
+    huge integers, lone surrogates, invalid JSON) is parsed again with the standard
+    library, whose result counts; an error is reported with its line and column in the
+    file as it is.
+    """
     path = str(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise AnnotationError(path, "annotation file not found") from None
     except IsADirectoryError:
         raise AnnotationError(path, "is a directory, not an annotation file") from None
+    except OSError as exc:
+        raise AnnotationError(path, f"cannot be read: {exc.strerror or exc}") from None
+    text = _SEGMENTATION.sub(b'"segmentation":0', data) if skip_segmentation else data
+    loads = _fast_loads()
+    if loads is not None:
+        try:
+            return loads(text)
+        except ValueError:
+            pass
+    try:
+        return json.loads(text.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    try:  # the error again, located in the file as it is
+        return json.loads(data.decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise AnnotationError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
                               f"{exc.msg}") from None
     except UnicodeDecodeError as exc:
         raise AnnotationError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from None
-    except OSError as exc:
-        raise AnnotationError(path, f"cannot be read: {exc.strerror or exc}") from None
 
 
 def type_name(value: Any) -> str:

@@ -9,6 +9,7 @@ than JPEG and PNG fall back to decoding with OpenCV.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from typing import BinaryIO
@@ -32,7 +33,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
                 return struct.unpack(">II", head[16:24])
             if head.startswith(b"\xff\xd8"):
                 f.seek(2)
-                return _jpeg_size(f, path)
+                width, height, orientation = _jpeg_frame(f, path)
+                return _oriented(width, height, orientation)
     except FileNotFoundError:
         raise ImageError(f"{path}: image file not found") from None
     except (OSError, struct.error) as exc:
@@ -40,7 +42,27 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return _decoded_size(path)
 
 
-def _jpeg_size(f: BinaryIO, path: str) -> tuple[int, int]:
+def jpeg_header(data: bytes, path: str) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) of the JPEG ``data``, from its header alone.
+
+    Width and height are those ``cv2.imdecode(IMREAD_COLOR)`` gives (swapped for the
+    90-degree orientations 5-8); ImageError if the header is cut short or corrupt.
+    """
+    try:
+        if not data.startswith(b"\xff\xd8"):
+            raise ImageError(f"{path}: not a JPEG file")
+        width, height, orientation = _jpeg_frame(io.BytesIO(data[2:]), path)
+    except struct.error as exc:
+        raise ImageError(f"{path}: cannot read the image header ({exc})") from None
+    return (*_oriented(width, height, orientation), orientation)
+
+
+def _oriented(width: int, height: int, orientation: int) -> tuple[int, int]:
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _jpeg_frame(f: BinaryIO, path: str) -> tuple[int, int, int]:
+    """Stored width, height and the EXIF orientation, reading ``f`` from after SOI."""
     orientation = 1
     while True:
         byte = f.read(1)
@@ -61,7 +83,7 @@ def _jpeg_size(f: BinaryIO, path: str) -> tuple[int, int]:
             raise ImageError(f"{path}: corrupt JPEG segment length {length}")
         if code in SOF_MARKERS:
             _, height, width = struct.unpack(">BHH", f.read(5))
-            return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+            return width, height, orientation
         segment = f.read(length - 2)
         if code == 0xE1 and segment.startswith(b"Exif\x00\x00"):
             orientation = _exif_orientation(segment[6:])
