@@ -23,7 +23,6 @@ Usage: ``.venv/bin/python benchmarks/bench_workers.py [--full] [--samples N]``
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import tempfile
 import time
@@ -33,6 +32,8 @@ import cv2
 import numpy as np
 from bench_index import generate
 from common import build_train_dataset, combine_config, figure, private_memory
+
+from posemix.data import workers
 
 TINY = "tiny.jpg"
 SETTLE = 1.0  # seconds: after the first batch, the workers fill their prefetch queue
@@ -51,15 +52,9 @@ def make_sources(work: Path, instances: int) -> dict[str, Path]:
     return files
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 4 << 20  # above one sample's buffers, below one batch's
-
-
 def pin_mmap_threshold(_: int) -> None:
-    """DataLoader ``worker_init_fn``: batch-sized buffers (4 MiB and more) go straight back
-    to the system when freed; setting the threshold turns off glibc's raising of it to the
-    largest buffer freed so far, which puts every batch on the heap."""
-    ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    """DataLoader ``worker_init_fn``: what posemix's training workers do."""
+    workers.pin_mmap_threshold()
 
 
 def worker_memory() -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ joint weights while the sample keeps its source's name and index.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.errors import ConfigError, MappingError
 from posemix.keypoints import KeypointMapping, KeypointSchema, load_schema
+from posemix.keypoints.union import union_from_spec
 from posemix.registry import DATASETS
 
 
@@ -74,8 +76,8 @@ class CombinedDataset:
 
         if not datasets:
             raise ConfigError("CombinedDataset needs at least one dataset")
-        self.schema = load_schema(metainfo)
         self.datasets = [DATASETS.build(d) for d in datasets]
+        self.schema = self._combined_schema(metainfo)
         self.mappings = [self._bind(d) for d in self.datasets]
         self.tables = [
             self._convert(d.table, m) for d, m in zip(self.datasets, self.mappings, strict=True)
@@ -97,6 +99,23 @@ class CombinedDataset:
         self.epoch = 0
 
     # -- construction -------------------------------------------------------------------
+    def _combined_schema(self, metainfo: Any) -> KeypointSchema:
+        """``metainfo`` as a schema; ``dict(union_of=[...], target=None, name=None)`` builds the
+        union of the listed schemas ('datasets' lists the sub-datasets' own)."""
+        if not (isinstance(metainfo, Mapping) and "union_of" in metainfo):
+            return load_schema(metainfo)
+        extra = set(metainfo) - {"union_of", "target", "name"}
+        if extra:
+            raise ConfigError(f"metainfo=dict(union_of=...) takes only 'target' and 'name', got "
+                              f"{sorted(extra)}")
+        specs = metainfo["union_of"]
+        if specs == "datasets":
+            specs = [d.schema for d in self.datasets]
+        schema, notes = union_from_spec(specs, metainfo.get("target"), metainfo.get("name"))
+        for note in notes:
+            warnings.warn(f"CombinedDataset union: {note}", stacklevel=3)
+        return schema
+
     def _bind(self, dataset: Any) -> KeypointMapping:
         label = source_label(dataset)
         converter = getattr(dataset, "converter", None)

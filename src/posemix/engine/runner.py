@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from posemix.data.workers import pin_mmap_threshold
 from posemix.engine import dist
 from posemix.engine.checkpoint import (
     CheckpointPolicy,
@@ -43,6 +44,7 @@ from posemix.engine.logger import RunLogger
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
 from posemix.engine.schedulers import ParamScheduler, build_schedulers, step_schedulers
 from posemix.errors import CheckpointError, ConfigError, PosemixError
+from posemix.keypoints import schema_to_metainfo
 from posemix.registry import DATASETS, MODELS, SAMPLERS
 
 _LOADER_KEYS = {"batch_size", "num_workers", "persistent_workers", "drop_last", "pin_memory",
@@ -82,7 +84,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 def seed_worker(worker_id: int, seed: int, rank: int, num_workers: int) -> None:
     """DataLoader ``worker_init_fn``: mmengine's ``num_workers·rank + worker_id + seed`` seeds
-    each worker's global generators (per-sample draws come from (seed, epoch, index) anyway)."""
+    each worker's global generators (per-sample draws come from (seed, epoch, index) anyway),
+    and keeps the worker's memory flat (posemix.data.workers)."""
+    pin_mmap_threshold()
     worker_seed = num_workers * rank + worker_id + seed
     random.seed(worker_seed)
     np.random.seed(worker_seed % 2**32)
@@ -312,6 +316,7 @@ class TrainState:
     epoch: int = 0  # epochs completed
     iteration: int = 0  # iterations completed
     num_keypoints: int | None = None
+    schema: Any = None  # the model's keypoint schema, saved so inference can name outputs
     sync_buffers: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -515,6 +520,7 @@ class Runner:
                                          settings.loss_scale),
                            train, policy, max_epochs, val_interval, val_begin,
                            num_keypoints=getattr(module, "num_keypoints", None),
+                           schema=getattr(module, "schema", None) or schema,
                            sync_buffers=sync)
         self.validation = self._validation(module, schema)
         if source is not None:
@@ -567,6 +573,7 @@ class Runner:
             "iteration": state.iteration,
             "best": state.policy.state_dict(),
             "num_keypoints": state.num_keypoints,
+            "metainfo": None if state.schema is None else schema_to_metainfo(state.schema),
             "config": config_text(self.cfg),
             "posemix_version": __version__,
         }
