@@ -31,8 +31,10 @@ def load_config(path: str, options: Sequence[str] | None) -> Any:
 def build_split_dataset(cfg: Any, split: str) -> Any:
     """The dataset of ``{split}_dataloader`` (val/test fall back to each other)."""
     import posemix  # noqa: F401 - registers every type
+    from posemix.engine.runner import import_custom_modules
     from posemix.registry import DATASETS
 
+    import_custom_modules(cfg)
     order = [split] + [s for s in ("val", "test") if s != split and split != "train"]
     for name in order:
         loader = cfg.get(f"{name}_dataloader")
@@ -48,14 +50,44 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     dataset = build_split_dataset(cfg, args.split)
     summary = summarize(dataset, dump=args.dump)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    if args.report:
+        from posemix.report import write_report
+
+        path = write_report(dataset, args.report)
+        print(f"mapping report: {path}", file=sys.stderr)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from posemix.checks import run_checks
     from posemix.engine import train
 
     cfg = load_config(args.config, args.cfg_options)
+    dataset = build_split_dataset(cfg, "train")
+    checkable = hasattr(dataset, "schema") and hasattr(dataset, "table") or hasattr(
+        dataset, "tables")
+    errors = [f for f in run_checks(dataset) if f.level == "error"] if checkable else []
+    if errors:
+        report = "\n".join(str(f) for f in errors)
+        if not args.force:
+            raise PosemixError(f"the mapping checks found {len(errors)} error(s); fix them, "
+                               f"or train anyway with --force:\n{report}")
+        warnings.warn(f"training despite {len(errors)} mapping error(s) (--force):\n{report}",
+                      stacklevel=1)
     train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp, device=args.device)
+    return 0
+
+
+def cmd_union(args: argparse.Namespace) -> int:
+    from posemix.keypoints import write_metainfo_file
+    from posemix.keypoints.union import union_from_spec
+
+    schema, notes = union_from_spec(args.schemas, args.target, args.name)
+    for note in notes:
+        print(f"posemix union: note: {note}", file=sys.stderr)
+    write_metainfo_file(schema, args.output)
+    print(f"{args.output}: '{schema.name}', {schema.num_keypoints} keypoints: "
+          f"{', '.join(schema.keypoints)}")
     return 0
 
 
@@ -85,6 +117,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="resume from CKPT, or from the newest checkpoint in the work dir")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--force", action="store_true",
+                   help="train even when the mapping checks find errors")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("test", help="evaluate a checkpoint")
@@ -99,11 +133,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--dump", type=int, default=0, metavar="N",
                    help="add each source's first N converted instances")
+    p.add_argument("--report", metavar="DIR", help="also write the HTML mapping report")
     p.set_defaults(func=cmd_inspect)
 
+    p = sub.add_parser("union", help="write the union (or a merge target) of keypoint schemas "
+                                     "as an MMPose metainfo file")
+    p.add_argument("schemas", nargs="+", help="built-in names (coco, aic, ...) or metainfo files")
+    p.add_argument("--target", help="merge into this schema instead of building the union")
+    p.add_argument("--name", help="dataset_name of the result (default: names joined by _)")
+    p.add_argument("-o", "--output", required=True, help="the metainfo file to write")
+    p.set_defaults(func=cmd_union)
+
     from posemix.browse import add_browse_parser
+    from posemix.demo import add_demo_data_parser
+    from posemix.demo.run import add_demo_parser
+    from posemix.inference import add_infer_parser
 
     add_browse_parser(sub)
+    add_demo_data_parser(sub)
+    add_demo_parser(sub)
+    add_infer_parser(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from posemix.checks import check_dataset
 from posemix.data.combined import identity_mapping, source_label
 from posemix.keypoints import KeypointMapping, KeypointSchema
 
@@ -49,7 +50,7 @@ def _dump(table: Any, count: int, img_prefix: str) -> list[dict]:
 def summarize(dataset: Any, dump: int = 0) -> dict:
     """The inspection summary as one JSON-ready dict (see the README's inspect section)."""
     schema: KeypointSchema = dataset.schema
-    sources, warnings = [], []
+    sources = []
     for name, sub, mapping, table in _sources(dataset):
         labelled = (table.visibility > 0).mean(axis=0) if len(table) else \
             np.zeros(schema.num_keypoints)
@@ -71,9 +72,7 @@ def summarize(dataset: Any, dump: int = 0) -> dict:
         if dump:
             entry["dump"] = _dump(table, dump, getattr(sub, "img_prefix", ""))
         sources.append(entry)
-        warnings.extend(mapping.warnings)
-        warnings.extend(f"{source_label(sub)}: {m['source'][0]} -> {m['target']} matched by "
-                        f"alias" for m in entry["mapping_names"] if m["match"] == "alias")
+    results = check_dataset(dataset)
     return {
         "schema": {
             "name": schema.name, "keypoints": list(schema.keypoints),
@@ -84,7 +83,10 @@ def summarize(dataset: Any, dump: int = 0) -> dict:
         },
         "sources": sources,
         "length": len(dataset),
-        "warnings": warnings,
+        "warnings": [str(f) for f in results.findings],
+        "findings": [f.as_dict() for f in results.findings],
+        "coverage": results.coverage,
+        "comparisons": results.geometry.get("comparisons", []),
     }
 
 
@@ -123,6 +125,8 @@ def format_summary(summary: dict) -> str:
     for k, name in enumerate(names):
         rows.append([name] + [f"{s['labelled_fraction'][k]:.2f}" for s in summary["sources"]])
     out.append(_table(rows))
-    if summary["warnings"]:
-        out += ["", "warnings:"] + [f"- {w}" for w in summary["warnings"]]
+    if summary["findings"]:
+        out += ["", "checks:"] + [f"- {w}" for w in summary["warnings"]]
+    else:
+        out += ["", "checks: no finding"]
     return "\n".join(out)

@@ -37,10 +37,14 @@ def load_schema_file(path: str | os.PathLike) -> KeypointSchema:
 
 def load_schema(spec: SchemaSpec) -> KeypointSchema:
     """A schema from: a schema, a built-in name ('coco'), a file path, ``dict(from_file=...)``,
-    or a raw MMPose ``dataset_info`` dict."""
+    ``dict(union_of=[...], target=None, name=None)`` or a raw MMPose ``dataset_info`` dict."""
     if isinstance(spec, KeypointSchema):
         return spec
     if isinstance(spec, Mapping):
+        if "union_of" in spec:
+            from posemix.keypoints.union import union_from_spec
+
+            return union_from_spec(spec["union_of"], spec.get("target"), spec.get("name"))[0]
         if "from_file" in spec:
             extra = set(spec) - {"from_file"}
             if extra:

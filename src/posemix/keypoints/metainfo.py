@@ -1,14 +1,11 @@
 """MMPose metainfo files (``dataset_info = dict(...)``) read as data and written back.
 
-The files are Python, but they are never executed: the syntax tree is evaluated with
-literals, ``dict(...)`` calls, unary signs and list/number arithmetic only, so a file
-that tries to run code is rejected instead of run.
+The files are Python, but they are never executed (posemix.literal), so a file that
+tries to run code is rejected instead of run.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
 import os
 import pprint
 import tempfile
@@ -18,68 +15,9 @@ from typing import Any
 
 from posemix.errors import MetainfoError
 from posemix.keypoints.schema import KeypointSchema
+from posemix.literal import literal_assignments
 
 PACKAGED_DATASETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "_base_" / "datasets"
-_MAX_LITERAL_ITEMS = 100_000
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv}
-
-
-class _LiteralEvaluator:
-    """Evaluates the data subset of Python that metainfo files are written in."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.names: dict[str, Any] = {}
-
-    def fail(self, node: ast.AST, message: str) -> MetainfoError:
-        return MetainfoError(f"{self.path}, line {getattr(node, 'lineno', '?')}: {message}")
-
-    def __call__(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-            items = [self(e) for e in node.elts]
-            return tuple(items) if isinstance(node, ast.Tuple) else items
-        if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
-                raise self.fail(node, "'**' unpacking is not allowed in metainfo files")
-            return {self(k): self(v) for k, v in zip(node.keys, node.values, strict=True)}
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id == "dict" and not node.args:
-            if any(kw.arg is None for kw in node.keywords):
-                raise self.fail(node, "'**' unpacking is not allowed in metainfo files")
-            return {kw.arg: self(kw.value) for kw in node.keywords}
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value = self(node.operand)
-            if not isinstance(value, (int, float)):
-                raise self.fail(node, "a sign can only apply to a number")
-            return -value if isinstance(node.op, ast.USub) else value
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return self._binop(node)
-        if isinstance(node, ast.Name) and node.id in self.names:
-            return self.names[node.id]
-        raise self.fail(node, f"only literal data is allowed in metainfo files, found "
-                              f"'{ast.unparse(node)[:80]}'; posemix never executes them")
-
-    def _binop(self, node: ast.BinOp) -> Any:
-        left, right = self(node.left), self(node.right)
-        numbers = (int, float)
-        ok = (isinstance(left, numbers) and isinstance(right, numbers)) or (
-            isinstance(node.op, (ast.Add, ast.Mult))
-            and isinstance(left, (list, tuple)) and isinstance(right, (list, tuple, int))
-            and not isinstance(right, bool)
-        )
-        if isinstance(node.op, ast.Mult) and isinstance(left, int) and isinstance(right, list):
-            left, right, ok = right, left, True
-        if not ok:
-            raise self.fail(node, f"unsupported arithmetic '{ast.unparse(node)[:80]}'")
-        if isinstance(right, int) and isinstance(left, (list, tuple)) \
-                and len(left) * right > _MAX_LITERAL_ITEMS:
-            raise self.fail(node, "list repetition is too large")
-        return _BINOPS[type(node.op)](left, right)
-
-
 def read_metainfo_file(path: str | os.PathLike) -> dict:
     """The ``dataset_info`` dict of an MMPose metainfo file, parsed without executing it."""
     path = str(path)
@@ -89,23 +27,10 @@ def read_metainfo_file(path: str | os.PathLike) -> dict:
         raise MetainfoError(f"{path}: metainfo file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MetainfoError(f"{path}: cannot read metainfo file: {exc}") from None
-    try:
-        tree = ast.parse(text, filename=path)
-    except SyntaxError as exc:
-        raise MetainfoError(f"{path}, line {exc.lineno}, column {exc.offset}: "
-                            f"syntax error: {exc.msg}") from None
-    evaluator = _LiteralEvaluator(path)
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-            continue  # a docstring
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)):
-            raise evaluator.fail(stmt, "metainfo files may only assign literal data to names, "
-                                 f"found '{ast.unparse(stmt)[:80]}'")
-        evaluator.names[stmt.targets[0].id] = evaluator(stmt.value)
-    if "dataset_info" not in evaluator.names:
+    names = literal_assignments(text, path, MetainfoError)
+    if "dataset_info" not in names:
         raise MetainfoError(f"{path}: no 'dataset_info = dict(...)' assignment found")
-    info = evaluator.names["dataset_info"]
+    info = names["dataset_info"]
     if not isinstance(info, dict):
         raise MetainfoError(f"{path}: 'dataset_info' must be a dict, got {type(info).__name__}")
     return info
