@@ -1,0 +1,161 @@
+"""``posemix infer``: keypoints for new images from a trained checkpoint.
+
+The checkpoint carries its config and keypoint schema as data; both are read without
+executing anything (posemix.literal), so a checkpoint from a stranger cannot run code.
+Boxes come from a file of detections, or each image is one box. Results are written as
+COCO-style JSON and as overlay PNGs with the named skeleton.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from posemix.errors import CheckpointError, ConfigError, PosemixError
+
+BATCH = 16
+
+
+def load_model(checkpoint: str | os.PathLike, config: str | None = None,
+               device: str = "cpu") -> tuple[torch.nn.Module, Any, Any]:
+    """(model in eval mode, config, schema of the model's outputs) from a checkpoint."""
+    import posemix  # noqa: F401 - registers every type
+    from posemix.config import Config
+    from posemix.engine.checkpoint import load_checkpoint
+    from posemix.engine.runner import build_model
+    from posemix.evaluation.per_source import output_schema
+    from posemix.keypoints import schema_from_metainfo
+    from posemix.literal import literal_assignments
+
+    saved = load_checkpoint(checkpoint)
+    if config is not None:
+        cfg = Config.fromfile(config)
+    elif isinstance(saved.get("config"), str):
+        cfg = Config(literal_assignments(saved["config"], f"{checkpoint} (stored config)",
+                                         ConfigError))
+    else:
+        raise CheckpointError(f"{checkpoint}: holds no config; pass --config")
+    model = build_model(cfg["model"], saved.get("num_keypoints"))
+    missing, unexpected = model.load_state_dict(saved["state_dict"], strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{checkpoint}: does not fit the config's model: missing "
+                              f"{list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
+    model.to(device).eval()
+    schema = getattr(model, "schema", None)
+    if schema is None and saved.get("metainfo"):
+        schema = schema_from_metainfo(saved["metainfo"], source=f"{checkpoint} (metainfo)")
+    if schema is None:
+        raise CheckpointError(f"{checkpoint}: holds no keypoint schema and the model has no "
+                              f"metainfo; pass a --config whose model sets metainfo")
+    indices = (getattr(model, "test_cfg", None) or {}).get("output_keypoint_indices")
+    return model, cfg, (schema, output_schema(schema, indices))
+
+
+def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], float]]]:
+    """Detections per image name: a JSON list of {"image", "bbox": [x, y, w, h], "score"}."""
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PosemixError(f"{path}: cannot read the boxes file: {exc}") from None
+    if not isinstance(records, list):
+        raise PosemixError(f"{path}: expected a list of detections, got "
+                           f"{type(records).__name__}")
+    boxes: dict[str, list[tuple[list[float], float]]] = {}
+    for i, rec in enumerate(records):
+        box = rec.get("bbox") if isinstance(rec, Mapping) else None
+        if not isinstance(rec, Mapping) or "image" not in rec or not isinstance(box, list) \
+                or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+            raise PosemixError(f"{path}, record {i}: needs 'image' and 'bbox': [x, y, w, h]")
+        if box[2] <= 0 or box[3] <= 0:
+            raise PosemixError(f"{path}, record {i}, field 'bbox': width and height must be "
+                               f"positive, got {box}")
+        boxes.setdefault(Path(str(rec["image"])).name, []).append(
+            ([float(v) for v in box], float(rec.get("score", 1.0))))
+    return boxes
+
+
+def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: Any) -> list[dict]:
+    from posemix.data.readers.image_size import image_size
+
+    if not boxes:
+        width, height = image_size(image)
+        boxes = [([0.0, 0.0, float(width), float(height)], 1.0)]
+    k = schema.num_keypoints
+    out = []
+    for n, (xywh, score) in enumerate(boxes):
+        x, y, w, h = xywh
+        out.append({
+            "img_path": str(image), "img_id": 0, "id": n,
+            "bbox": np.array([[x, y, x + w, y + h]], np.float32),
+            "bbox_score": np.array([score], np.float32),
+            "keypoints": np.zeros((1, k, 2), np.float32),
+            "keypoints_visible": np.ones((1, k), np.float32),
+            "flip_indices": list(schema.flip_indices), "dataset_name": "infer",
+            "upper_body_ids": schema.upper_body_ids, "lower_body_ids": schema.lower_body_ids,
+        })
+    return out
+
+
+def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | None = None,
+          bboxes: str | None = None, device: str | None = None) -> Path:
+    """Predict every box of every image; write results.json and one overlay PNG per image."""
+    from posemix.transforms import Compose, collate
+    from posemix.visualization import draw_pose, write_png
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, cfg, (schema, outputs) = load_model(checkpoint, config, device)
+    pipeline_cfg = cfg.get("val_pipeline") or cfg["test_dataloader"]["dataset"]["pipeline"]
+    pipeline = Compose(pipeline_cfg)
+    boxes = read_boxes(bboxes) if bboxes else {}
+    out = Path(out_dir)
+    results = []
+    for image in tqdm([Path(p) for p in images], desc="infer", unit="image"):
+        if not image.is_file():
+            raise PosemixError(f"image not found: {image}")
+        packed = [pipeline(s) for s in _samples(image, boxes.get(image.name, []), schema)]
+        preds = []
+        for start in range(0, len(packed), BATCH):
+            batch = collate(packed[start:start + BATCH])
+            with torch.no_grad():
+                preds += model.predict(batch["inputs"].to(device), batch["meta"])
+        picture = pipeline.transforms[0]({"img_path": str(image)})["img"]
+        for pred, sample in zip(preds, packed, strict=True):
+            kpts, scores = pred["keypoints"][0], pred["keypoint_scores"][0]
+            xyxy = np.asarray(sample["meta"]["bbox"], float).reshape(4)
+            results.append({
+                "image": image.name, "category_id": 1,
+                "bbox": [float(xyxy[0]), float(xyxy[1]), float(xyxy[2] - xyxy[0]),
+                         float(xyxy[3] - xyxy[1])],
+                "keypoints": np.concatenate([kpts, scores[:, None]], 1).reshape(-1).tolist(),
+                "score": float(np.mean(scores)),
+            })
+            picture = draw_pose(picture, kpts, outputs, labelled=scores > 0.2, names=True)
+        write_png(out / f"{image.stem}_pose.png", picture)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"keypoint_names": list(outputs.keypoints), "results": results}
+    target = out / "results.json"
+    tmp = target.with_name(".results.json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("infer", help="predict keypoints on images with a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--config", help="config file (default: the one stored in the checkpoint)")
+    p.add_argument("--bboxes", help="JSON list of {image, bbox [x, y, w, h], score}; default: "
+                                    "the whole image is one person")
+    p.add_argument("--out", default="infer_out", help="output folder (default infer_out)")
+    p.add_argument("--device")
+    p.set_defaults(func=lambda a: print(infer(a.checkpoint, a.images, a.out, a.config,
+                                              a.bboxes, a.device)) or 0)
