@@ -89,7 +89,9 @@ def prediction_grid(checkpoint: Path, cfg: Any, out: Path) -> Path:
     pictures, titles = [], []
     starts = np.concatenate([[0], np.cumsum(dataset.lens)[:-1]])
     for source, start in enumerate(starts):
-        indices = [int(start) + i * 7 for i in range(GRID_PER_SOURCE)]
+        length = dataset.lens[source]
+        indices = sorted({int(start) + int(i) for i in
+                          np.linspace(0, length - 1, min(GRID_PER_SOURCE, length))})
         batch = collate([dataset[(0, i)] for i in indices])
         with torch.no_grad():
             preds = model.predict(batch["inputs"], batch["meta"])
