@@ -39,9 +39,9 @@ def test_overfit_combine_config_on_fixtures(fixtures_dir, request, tmp_path):
     options = fixture_options(fixtures_dir) + val_options(fixtures_dir) + [
         "model.head.in_channels=32", "train_dataloader.batch_size=21",
         "val_dataloader.dataset.bbox_file=None",  # score the training instances themselves
-        "optim_wrapper.optimizer.lr=0.004", "train_cfg.max_epochs=300",
-        "train_cfg.val_interval=300", "default_hooks.checkpoint.interval=300",
-        "default_hooks.logger.interval=50", "auto_scale_lr=None"]
+        "optim_wrapper.optimizer.lr=0.008", "train_cfg.max_epochs=100",
+        "train_cfg.val_interval=100", "default_hooks.checkpoint.interval=100",
+        "default_hooks.logger.interval=10", "auto_scale_lr=None"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cfg = load_config(str(request.config.rootpath / COMBINE), options)
