@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from posemix.data.datasets import through_pipeline
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.errors import ConfigError, MappingError
@@ -182,7 +183,7 @@ class CombinedDataset:
         info = self.get_data_info(index, epoch)
         info["rng"] = sample_rng(self.seed, epoch, index)
         sub = self.datasets[info["source_index"]]
-        return self.pipeline(sub.pipeline(info))
+        return through_pipeline(lambda i: self.pipeline(sub.pipeline(i)), info, self.test_mode)
 
     @property
     def metainfo(self) -> Mapping[str, Any]:

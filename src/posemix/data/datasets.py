@@ -28,11 +28,24 @@ from posemix.data.readers import read_aic, read_coco, read_detections, read_mpii
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.data.table import InstanceTable
-from posemix.errors import ConfigError, MetainfoError, PosemixError
+from posemix.errors import ConfigError, ImageError, MetainfoError, PosemixError
 from posemix.keypoints import KeypointConverter, KeypointSchema, load_schema
 from posemix.registry import DATASETS, TRANSFORMS
 
 FILTER_KEYS = ("bbox_score_thr",)
+SKIPPED_IMAGE = "skipped_image"  # the key of the stand-in for a sample whose image is unreadable
+
+
+def through_pipeline(pipeline: Any, info: dict, test_mode: bool) -> dict | None:
+    """``pipeline(info)``; in training an unreadable image gives ``{SKIPPED_IMAGE: path,
+    'error': message}`` instead, which the training collate drops and the runner counts (a
+    broken file among millions must not stop a run, nor be re-drawn forever)."""
+    try:
+        return pipeline(info)
+    except ImageError as exc:
+        if test_mode:
+            raise
+        return {SKIPPED_IMAGE: str(info.get("img_path", "")), "error": str(exc)}
 
 
 def split_converter(pipeline: Sequence) -> tuple[Any, list]:
@@ -244,7 +257,7 @@ class BaseCocoStyleDataset:
             info["rng"] = rng
             if self.converter is not None:
                 info = self.converter(info)
-            result = self.pipeline(info)
+            result = through_pipeline(self.pipeline, info, self.test_mode)
             if result is not None:
                 return result
             if self.test_mode:

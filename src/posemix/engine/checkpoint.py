@@ -29,6 +29,7 @@ from posemix.errors import CheckpointError, ConfigError
 
 POINTER_FILE = "last_checkpoint"
 EPOCH_PATTERN = re.compile(r"^epoch_(\d+)\.pth$")
+INTERRUPTED_PATTERN = re.compile(r"^iter_(\d+)\.pth$")
 # What a checkpoint needs so that training can continue from it.
 RESUME_KEYS = ("state_dict", "optimizer", "param_schedulers", "epoch", "iteration")
 
@@ -48,7 +49,11 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(path: str | os.PathLike, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place.
+
+    A failed write (a full disk, a quota) raises CheckpointError naming the file and leaves
+    the previous file under that name untouched.
+    """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -57,8 +62,13 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) or isinstance(exc.__cause__, OSError):
+            error = exc if isinstance(exc, OSError) else exc.__cause__
+            raise CheckpointError(f"{target}: could not be written ({error.strerror or error}); "
+                                  "the previous file under this name, if any, is unchanged"
+                                  ) from exc
         raise
     _fsync_dir(target.parent)
 
@@ -277,7 +287,21 @@ class CheckpointWriter:
         path = self.work_dir / f"epoch_{epoch}.pth"
         save_checkpoint(path, payload)
         atomic_write(self.work_dir / POINTER_FILE, lambda f: f.write(path.name.encode()))
+        for stale in self.work_dir.glob("iter_*.pth"):
+            if INTERRUPTED_PATTERN.match(stale.name):
+                stale.unlink(missing_ok=True)
+        for cut_short in self.work_dir.glob(".*.pth.*.tmp"):  # left by a killed process
+            if cut_short.name.split(".")[-2] != str(os.getpid()):
+                cut_short.unlink(missing_ok=True)
         self._prune(epoch)
+        return path
+
+    def save_interrupted(self, iteration: int, payload: Mapping[str, Any]) -> Path:
+        """Write ``iter_{iteration}.pth`` (a run stopped mid-epoch) and point
+        ``last_checkpoint`` at it; the next epoch checkpoint supersedes and deletes it."""
+        path = self.work_dir / f"iter_{iteration}.pth"
+        save_checkpoint(path, payload)
+        atomic_write(self.work_dir / POINTER_FILE, lambda f: f.write(path.name.encode()))
         return path
 
     def save_best(self, epoch: int, metric: str, payload: Mapping[str, Any]) -> Path:

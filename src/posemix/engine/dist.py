@@ -8,6 +8,7 @@ are gathered on rank 0, which evaluates and broadcasts the metrics.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import itertools
 import os
@@ -69,10 +70,13 @@ def pick_device(device: str | None, local_rank: int) -> torch.device:
     return chosen
 
 
-def setup(device: str | None = None, backend: str | None = None) -> DistContext:
+def setup(device: str | None = None, backend: str | None = None,
+          timeout: float | None = None) -> DistContext:
     """Join the torchrun process group when WORLD_SIZE > 1 (or use one already set up).
 
     ``backend`` (env_cfg.dist_cfg.backend) applies on CUDA; CPU processes always use gloo.
+    ``timeout`` (env_cfg.dist_cfg.timeout, seconds) bounds how long a collective waits for
+    the other processes, so a rank that died makes the others fail instead of hang.
     """
     if dist.is_available() and dist.is_initialized():
         local_rank = _env_int("LOCAL_RANK", dist.get_rank())
@@ -85,7 +89,14 @@ def setup(device: str | None = None, backend: str | None = None) -> DistContext:
         return DistContext(0, 1, local_rank, chosen)
     if not dist.is_available():
         raise ConfigError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
-    dist.init_process_group(backend=(backend or "nccl") if chosen.type == "cuda" else "gloo")
+    extra: dict[str, Any] = {}
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"env_cfg.dist_cfg.timeout must be a positive number of seconds, "
+                              f"got {timeout!r}")
+        extra["timeout"] = datetime.timedelta(seconds=timeout)
+    dist.init_process_group(backend=(backend or "nccl") if chosen.type == "cuda" else "gloo",
+                            **extra)
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, chosen,
                        owns_group=True)
 

@@ -6,6 +6,12 @@
 epoch loop the way mmengine's EpochBasedTrainLoop does: schedulers stepped per iteration
 or per epoch, checkpoint after epoch n when due, validation after it, then the best-model
 file. ``test`` evaluates one checkpoint.
+
+Reliability: SIGTERM/SIGINT end a single-process run after the step in progress with an
+``iter_{n}.pth`` checkpoint that ``--resume`` continues from mid-epoch; samples whose image
+cannot be read are skipped, listed in ``skipped_images.txt`` and bounded per epoch by
+``train_cfg.max_skip_fraction`` (default 1%); config errors that need no data are raised
+before any annotation file is read.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import itertools
 import math
 import os
 import random
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -45,12 +54,13 @@ from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wra
 from posemix.engine.schedulers import ParamScheduler, build_schedulers, step_schedulers
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 from posemix.keypoints import schema_to_metainfo
-from posemix.registry import DATASETS, MODELS, SAMPLERS
+from posemix.registry import DATASETS, MODELS, OPTIMIZERS, SAMPLERS
 
 _LOADER_KEYS = {"batch_size", "num_workers", "persistent_workers", "drop_last", "pin_memory",
                 "sampler", "dataset", "prefetch_factor", "collate_fn"}
 _RANDOMNESS_KEYS = {"seed", "deterministic", "diff_rank_seed"}
 _BUILTIN_HOOKS = {"timer", "logger", "param_scheduler", "checkpoint", "sampler_seed"}
+SKIPPED_LIST = "skipped_images.txt"
 
 
 # -- set-up helpers -------------------------------------------------------------------------
@@ -172,6 +182,34 @@ def _to_device(value: Any, device: torch.device) -> Any:
 
 
 # -- data -----------------------------------------------------------------------------------
+def collate_training(batch: list[dict]) -> dict[str, Any]:
+    """``posemix.transforms.collate`` without the stand-ins of unreadable images, which are
+    listed under ``'skipped'`` as (path, error); ``'inputs'`` is None when none is left."""
+    from posemix.data.datasets import SKIPPED_IMAGE
+    from posemix.transforms import collate
+
+    kept = [s for s in batch if SKIPPED_IMAGE not in s]
+    out = collate(kept) if kept else {"inputs": None, "targets": {}, "meta": []}
+    out["skipped"] = [(s[SKIPPED_IMAGE], s["error"]) for s in batch if SKIPPED_IMAGE in s]
+    return out
+
+
+class ResumableSampler:
+    """What the training DataLoader draws from: the configured sampler, whose next pass can
+    start ``skip`` samples in, so that a run stopped mid-epoch resumes at the next batch."""
+
+    def __init__(self, sampler: Any):
+        self.sampler = sampler
+        self.skip = 0
+
+    def __iter__(self) -> Any:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 @dataclass
 class Loader:
     """A dataset, its sampler and the DataLoader over them."""
@@ -237,8 +275,11 @@ def build_loader(loader_cfg: Mapping[str, Any], split: str, seed: int, ctx: dist
         if mp_start_method:
             extra["multiprocessing_context"] = mp_start_method
     loader = DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-        collate_fn=collate, drop_last=bool(cfg.get("drop_last", False)),
+        dataset, batch_size=batch_size,
+        sampler=ResumableSampler(sampler) if split == "train" else sampler,
+        num_workers=num_workers,
+        collate_fn=collate_training if split == "train" else collate,
+        drop_last=bool(cfg.get("drop_last", False)),
         pin_memory=bool(cfg.get("pin_memory", ctx.device.type == "cuda")),
         worker_init_fn=partial(seed_worker, seed=seed, rank=ctx.rank, num_workers=num_workers),
         # evaluation draws its loader seeds from its own generator: validating leaves the
@@ -246,6 +287,23 @@ def build_loader(loader_cfg: Mapping[str, Any], split: str, seed: int, ctx: dist
         generator=None if split == "train" else torch.Generator().manual_seed(seed),
         **extra)
     return Loader(dataset, sampler, loader, batch_size)
+
+
+def check_dataset_files(dataset_cfg: Any, where: str) -> None:
+    """Before any annotation file is parsed: every dataset type (CombinedDataset's
+    ``datasets`` too) is registered and its ``ann_file`` / ``bbox_file`` exists."""
+    if not isinstance(dataset_cfg, Mapping):
+        return  # an already built dataset object
+    _registered(DATASETS, dataset_cfg)
+    for key in ("ann_file", "bbox_file"):
+        name = dataset_cfg.get(key)
+        if isinstance(name, str) and name:
+            root = dataset_cfg.get("data_root")
+            path = os.path.join(root, name) if root and not os.path.isabs(name) else name
+            if not os.path.isfile(path):
+                raise ConfigError(f"{where}.{key}: file not found: {path}")
+    for i, sub in enumerate(dataset_cfg.get("datasets") or []):
+        check_dataset_files(sub, f"{where}.datasets[{i}]")
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -315,9 +373,11 @@ class TrainState:
     val_begin: int = 1
     epoch: int = 0  # epochs completed
     iteration: int = 0  # iterations completed
+    inner: int = 0  # iterations completed in the unfinished epoch (a run stopped mid-epoch)
     num_keypoints: int | None = None
     schema: Any = None  # the model's keypoint schema, saved so inference can name outputs
     sync_buffers: bool = False
+    skipped: int = 0  # samples of this epoch whose image could not be read (this rank)
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -338,7 +398,8 @@ class Runner:
             raise ConfigError(f"randomness has unknown key(s) {unknown}; valid: "
                               f"{', '.join(sorted(_RANDOMNESS_KEYS))}")
         env = dict(cfg.get("env_cfg") or {})
-        self.ctx = dist.setup(device, (env.get("dist_cfg") or {}).get("backend"))
+        dist_cfg = env.get("dist_cfg") or {}
+        self.ctx = dist.setup(device, dist_cfg.get("backend"), dist_cfg.get("timeout"))
         self.mp_start_method = self._apply_env(env)
         self.seed = int(randomness.get("seed") if randomness.get("seed") is not None else 0)
         seed_everything(self.seed + (self.ctx.rank if randomness.get("diff_rank_seed") else 0),
@@ -351,6 +412,8 @@ class Runner:
         self.validation: tuple[Loader, Any] | None = None
         self.autocast_dtype: torch.dtype | None = None
         self._pending_rng: Mapping[str, Any] | None = None
+        self.stop_signal: int | None = None  # SIGTERM/SIGINT received during training
+        self.max_skip_fraction = 0.01  # train_cfg.max_skip_fraction
 
     def _apply_env(self, env: Mapping[str, Any]) -> str | None:
         """``env_cfg``: cudnn benchmark, OpenCV threads; returns the DataLoader start method."""
@@ -395,11 +458,18 @@ class Runner:
             raise ConfigError("train_cfg: only epoch-based training is supported "
                               "(by_epoch=True, max_epochs=...)")
         max_epochs = cfg.pop("max_epochs", None)
+        self.max_skip_fraction = cfg.pop("max_skip_fraction", 0.01)
+        if isinstance(self.max_skip_fraction, bool) \
+                or not isinstance(self.max_skip_fraction, (int, float)) \
+                or not 0 <= self.max_skip_fraction <= 1:
+            raise ConfigError("train_cfg.max_skip_fraction must be a number in [0, 1], got "
+                              f"{self.max_skip_fraction!r}")
         val_interval = cfg.pop("val_interval", 1)
         val_begin = cfg.pop("val_begin", 1)
         if cfg:
             raise ConfigError(f"train_cfg has unsupported key(s) {sorted(cfg)}; valid: "
-                              "by_epoch, max_epochs, val_interval, val_begin")
+                              "by_epoch, max_epochs, val_interval, val_begin, "
+                              "max_skip_fraction")
         for name, value in (("max_epochs", max_epochs), ("val_interval", val_interval),
                             ("val_begin", val_begin)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -426,6 +496,23 @@ class Runner:
                 warnings.warn(f"custom hook {dict(hook).get('type', hook)} is not supported "
                               "and is ignored", stacklevel=3)
         return interval, policy, sync
+
+    def _check_before_data(self) -> None:
+        """The config errors that need no data, found before any annotation is read: the
+        model type, the optimizer settings, the dataset types and their files."""
+        cfg = self.cfg
+        if not cfg.get("model"):
+            raise ConfigError("the config has no model")
+        _registered(MODELS, cfg["model"])
+        if "optim_wrapper" not in cfg:
+            raise ConfigError("the config has no optim_wrapper")
+        optimizer_cfg, _ = parse_optim_wrapper(cfg["optim_wrapper"])
+        _registered(OPTIMIZERS, optimizer_cfg)
+        splits = ["train"] + (["val"] if cfg.get("val_cfg", {}) is not None else [])
+        for split in splits:
+            loader_cfg = cfg.get(f"{split}_dataloader")
+            if isinstance(loader_cfg, Mapping) and "dataset" in loader_cfg:
+                check_dataset_files(loader_cfg["dataset"], f"{split}_dataloader.dataset")
 
     def _validation(self, module: nn.Module, train_schema: Any) -> tuple[Loader, Any] | None:
         cfg = self.cfg
@@ -482,6 +569,7 @@ class Runner:
             raise ConfigError("the config has no train_dataloader")
         max_epochs, val_interval, val_begin = self._loop_settings()
         interval, policy, sync = self._hooks()
+        self._check_before_data()
         train = build_loader(cfg["train_dataloader"], "train", self.seed, self.ctx,
                              self.mp_start_method)
         if len(train.loader) == 0:
@@ -559,6 +647,7 @@ class Runner:
         state.step.load_state_dict(ckpt.get("amp") or {})
         state.policy.load_state_dict(ckpt.get("best") or {})
         state.epoch, state.iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
+        state.inner = int(ckpt.get("inner", 0))
         self._pending_rng = ckpt.get("rng")
 
     def _payload(self, state: TrainState, rng: Mapping[str, Any] | None,
@@ -571,6 +660,7 @@ class Runner:
             "state_dict": state.module.state_dict(),
             "epoch": state.epoch,
             "iteration": state.iteration,
+            "inner": state.inner,
             "best": state.policy.state_dict(),
             "num_keypoints": state.num_keypoints,
             "metainfo": None if state.schema is None else schema_to_metainfo(state.schema),
@@ -593,17 +683,31 @@ class Runner:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.ctx.device.type, dtype=self.autocast_dtype)
 
-    def train_epoch(self, state: TrainState) -> None:
-        """One pass over the training data; iteration schedulers step after every update."""
+    def train_epoch(self, state: TrainState) -> bool:
+        """One pass over the training data (the rest of it, after a mid-epoch stop);
+        iteration schedulers step after every update. Returns False when a stop signal
+        ended the epoch early, after the step in progress."""
         assert self.logger is not None
-        epoch = state.epoch
+        epoch, start = state.epoch, state.inner
         state.train.sampler.set_epoch(epoch)
         if hasattr(state.train.dataset, "set_epoch"):
             state.train.dataset.set_epoch(epoch)
         state.model.train()
+        state.train.loader.sampler.skip = start * state.train.batch_size
+        # an epoch-end checkpoint's generators are as before the loader draws its seed; a
+        # mid-epoch one's as after the step it stopped at, when the loader had drawn it
+        self._restore_rng(start == 0)
+        batches = iter(state.train.loader)
+        self._restore_rng(True)
+        state.skipped = 0
         tick = time.perf_counter()
-        for inner, batch in enumerate(state.train.loader):
+        for inner, batch in enumerate(batches, start):
             data_time = time.perf_counter() - tick
+            if batch["skipped"]:
+                self._skip_unreadable(state, batch["skipped"])
+            if batch["inputs"] is None:  # every image of the batch was unreadable
+                state.inner = inner + 1
+                continue
             lr = state.optimizer.param_groups[0]["lr"]
             inputs = _inputs_to(batch["inputs"], self.ctx.device)
             targets = _to_device(batch["targets"], self.ctx.device)
@@ -622,11 +726,69 @@ class Runner:
             step_schedulers(state.schedulers, by_epoch=False)
             self.logger.train_iter(epoch, inner, state.iteration, lr, values,
                                    time.perf_counter() - tick, data_time)
+            state.inner = inner + 1
+            if self.stop_signal is not None and state.inner < len(state.train.loader):
+                return False
             tick = time.perf_counter()
         step_schedulers(state.schedulers, by_epoch=True)
         if state.sync_buffers:
             dist.sync_buffers(state.model)
-        state.epoch += 1
+        state.epoch, state.inner = state.epoch + 1, 0
+        return True
+
+    def _skip_unreadable(self, state: TrainState, skipped: list[tuple[str, str]]) -> None:
+        """Count and list (``skipped_images.txt`` in the work dir, one per rank) samples whose
+        image could not be read; stop once more than ``train_cfg.max_skip_fraction`` of an
+        epoch's samples failed."""
+        state.skipped += len(skipped)
+        name = SKIPPED_LIST if self.ctx.rank == 0 else f"skipped_images.rank{self.ctx.rank}.txt"
+        listing = self.work_dir / name
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with open(listing, "a", encoding="utf-8") as f:
+            f.writelines(f"{path}\t{error}\n" for path, error in skipped)
+        total = len(state.train.sampler)
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s) in epoch {state.epoch + 1} "
+                      f"({state.skipped} of {total} samples so far), listed in {listing}: "
+                      f"{skipped[0][1]}", stacklevel=2)
+        if state.skipped > self.max_skip_fraction * total:
+            raise PosemixError(
+                f"{state.skipped} of the {total} samples of epoch {state.epoch + 1} had "
+                f"unreadable images, more than train_cfg.max_skip_fraction="
+                f"{self.max_skip_fraction:g}; the files are listed in {listing}")
+
+    def _restore_rng(self, now: bool) -> None:
+        if now and self._pending_rng:
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+    def _save_interrupted(self, state: TrainState) -> None:
+        """The checkpoint of a run stopped mid-epoch: ``iter_{n}.pth``, which
+        ``last_checkpoint`` points to, so ``--resume`` continues with the next batch."""
+        if self.ctx.is_main:
+            path = CheckpointWriter(self.work_dir, state.policy).save_interrupted(
+                state.iteration, self._payload(state, rng_state()))
+            self._info(f"stopped by signal {self.stop_signal} after iteration "
+                       f"{state.iteration} (epoch {state.epoch + 1}); saved {path}; continue "
+                       "with --resume")
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Any:
+        """SIGTERM (cluster pre-emption) and SIGINT (Ctrl-C) end training after the step in
+        progress, with a checkpoint. Single-process runs only: ranks stopping at different
+        steps would leave the others waiting in a collective."""
+        if self.ctx.distributed or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(signum: int, frame: Any) -> None:
+            self.stop_signal = signum
+
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _after_epoch(self, state: TrainState) -> None:
         """Checkpoint when due, validate when due, then the best-model file."""
@@ -661,12 +823,18 @@ class Runner:
         if self.ctx.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             self._dump_config()
-        if self._pending_rng:
-            set_rng_state(self._pending_rng)
-            self._pending_rng = None
-        while state.epoch < state.max_epochs:
-            self.train_epoch(state)
-            self._after_epoch(state)
+        with self._stop_on_signals():
+            while state.epoch < state.max_epochs:
+                if not self.train_epoch(state):
+                    self._save_interrupted(state)
+                    return state.metrics
+                self._after_epoch(state)
+                if self.stop_signal is not None and state.epoch < state.max_epochs:
+                    self._info(f"stopped by signal {self.stop_signal} after epoch "
+                               f"{state.epoch}; continue with --resume")
+                    if not state.policy.due(state.epoch, state.max_epochs):
+                        self._save_interrupted(state)
+                    return state.metrics
         dist.barrier(self.ctx)
         return state.metrics
 

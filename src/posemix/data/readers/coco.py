@@ -71,6 +71,7 @@ def coco_from_data(path: str, data: Any, num_keypoints: int | None = None, stric
 
 # -- bulk passes: None means "something is irregular, use the record-by-record pass" ------
 _MISSING = object()
+MAX_SIDE = 2**31 - 1  # image sides are stored as int32
 _NUMBER_TYPES = frozenset({int, float})
 
 
@@ -99,7 +100,7 @@ def _images_in_bulk(images: list) -> tuple[ImageColumns, dict[int, int]] | None:
     sizes = np.array([widths, heights], dtype=np.float64).reshape(2, -1)
     crowd_index = np.array(crowd, dtype=np.float64)
     given_crowd = [c for c in crowd if c is not np.nan]
-    if not (np.isfinite(sizes).all() and (sizes >= 0).all()
+    if not (np.isfinite(sizes).all() and (sizes >= 0).all() and (sizes <= MAX_SIDE).all()
             and np.isfinite(np.array(given_crowd, dtype=np.float64)).all()):
         return None
     crowd_index = crowd_index.astype(np.float32)
@@ -194,6 +195,9 @@ def _read_images(path: str, images: list) -> tuple[ImageColumns, dict[int, int]]
             size = number(path, img, key, record)
             if size < 0:
                 raise AnnotationError(path, f"is negative ({size})", record, key)
+            if size > MAX_SIDE:
+                raise AnnotationError(path, f"is too large ({size:g} > {MAX_SIDE})", record,
+                                      key)
             out.append(size)
         crowd.append(number(path, img, "crowdIndex", record, default=np.nan))
     crowd_index = np.array(crowd, dtype=np.float32)
@@ -299,11 +303,19 @@ def _columns(path: str, c: _Collected, k: int, one_based: bool) -> RawInstances:
                               name(row), "bbox")
     xyk = numeric_column(path, c.kpts, np.float64, "keypoints", name).reshape(len(c.kpts), k, 3)
     crowd = numeric_column(path, c.crowds, np.float64, "iscrowd", name)
-    keypoints = xyk[..., :2].astype(np.float32)
+    with np.errstate(over="ignore"):
+        keypoints = xyk[..., :2].astype(np.float32)
+    beyond = ~np.isfinite(keypoints).all(axis=(1, 2))
+    if beyond.any():
+        row = int(np.argmax(beyond))
+        raise AnnotationError(path, "holds coordinates beyond the float32 range", name(row),
+                              "keypoints")
     area, count = c.area, c.count
     given = count >= 0
-    if given.any() and (count[given] != np.round(count[given])).any():
-        row = int(np.argmax(given & (count != np.round(count))))
+    wrong = ((given & (count != np.round(count))) | ~np.isfinite(count)
+             | (np.abs(count) > np.iinfo(np.int32).max))
+    if wrong.any():
+        row = int(np.argmax(wrong))
         raise AnnotationError(path, f"expected an integer, got {count[row]:g}", name(row),
                               "num_keypoints")
     if one_based:

@@ -147,13 +147,15 @@ def numeric_column(path: str, rows: Sequence[Any], dtype: type, field_name: str,
         _raise_first_non_number(path, rows, field_name, record_name)
     if len(rows) == 0:
         return np.zeros(0, dtype=dtype)
-    if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr.reshape(len(rows), -1)).all(axis=1)
+    with np.errstate(over="ignore"):
+        out = arr.astype(dtype, copy=False)
+    if out.dtype.kind == "f":  # after the cast: 1e308 is finite in float64, not in float32
+        bad = ~np.isfinite(out.reshape(len(rows), -1)).all(axis=1)
         if bad.any():
             i = int(np.argmax(bad))
-            raise AnnotationError(path, f"holds NaN or infinite values: {rows[i]}",
-                                  record_name(i), field_name)
-    return arr.astype(dtype, copy=False)
+            raise AnnotationError(path, f"holds NaN or infinite values (or numbers beyond "
+                                  f"{out.dtype.name}): {rows[i]}", record_name(i), field_name)
+    return out
 
 
 def _raise_first_non_number(path: str, rows: Sequence[Any], field_name: str,

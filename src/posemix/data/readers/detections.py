@@ -63,6 +63,11 @@ def read_detections(bbox_file: str | os.PathLike, images: InstanceTable,
 
     xywh = numeric_column(path, boxes, np.float32, "bbox", name).reshape(-1, 4)
     score = numeric_column(path, scores, np.float32, "score", name)
+    negative = (xywh[:, 2:] < 0).any(axis=1)
+    if negative.any():
+        row = int(np.argmax(negative))
+        raise AnnotationError(path, f"has a negative width or height: {boxes[row]}", name(row),
+                              "bbox")
     bbox = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     n, k = len(boxes), images.keypoint_count if num_keypoints is None else num_keypoints
     area = np.maximum(xywh[:, 2].astype(np.float64) * xywh[:, 3] * AREA_FACTOR, 1.0)

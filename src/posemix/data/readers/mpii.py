@@ -88,9 +88,9 @@ def read_mpii(path: str | os.PathLike, num_keypoints: int | None = None) -> Inst
         return f"[{row}]"
 
     k = k or 0
-    center = numeric_column(path, centers, np.float64, "center", name).reshape(-1, 2)
-    scale = numeric_column(path, scales, np.float64, "scale", name)
-    xy = numeric_column(path, joints, np.float64, "joints", name)
+    center = numeric_column(path, centers, np.float32, "center", name).reshape(-1, 2)
+    scale = numeric_column(path, scales, np.float32, "scale", name)
+    xy = numeric_column(path, joints, np.float32, "joints", name)
     flags = numeric_column(path, vis, np.float64, "joints_vis", name).reshape(len(vis), k)
 
     # float32 steps in MMPose's order, each rounded as numpy rounds them there
@@ -100,7 +100,13 @@ def read_mpii(path: str | os.PathLike, num_keypoints: int | None = None) -> Inst
     center32[:, 1] = np.where(center32[:, 0] != -1, moved.astype(np.float32), center32[:, 1])
     center32 -= np.float32(1)
     scale32 = np.repeat(size[:, None], 2, axis=1)
-    bbox = np.concatenate([center32 - 0.5 * scale32, center32 + 0.5 * scale32], axis=1)
+    with np.errstate(over="ignore"):
+        bbox = np.concatenate([center32 - 0.5 * scale32, center32 + 0.5 * scale32], axis=1)
+    beyond = ~np.isfinite(bbox).all(axis=1)
+    if beyond.any():
+        row = int(np.argmax(beyond))
+        raise AnnotationError(path, "center and scale give a box beyond the float32 range",
+                              name(row), "scale")
     n = len(data)
     visibility = np.where(flags > 0, 2, 0).astype(np.uint8)
     raw = RawInstances(
