@@ -202,6 +202,29 @@ def test_disk_full_during_a_checkpoint_is_a_clear_error_and_keeps_the_previous(
     assert_same_run(straight, tmp_path)
 
 
+def test_disk_full_while_logging_is_a_clear_error_and_keeps_the_checkpoints(tmp_path,
+                                                                             monkeypatch):
+    from posemix.engine.logger import RunLogger
+
+    record, calls = RunLogger.record, []
+
+    def filling_record(self, entry):
+        calls.append(entry)
+        if entry.get("mode") == "val" or len(calls) > 2 * ITERS_PER_EPOCH:
+            self._jsonl.write = lambda text: (_ for _ in ()).throw(
+                OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        return record(self, entry)
+
+    monkeypatch.setattr(RunLogger, "record", filling_record)
+    with pytest.raises(PosemixError, match=r"metrics.jsonl: could not be written \(No space "
+                                           r"left on device\); the checkpoints written so far "
+                                           r"are intact"):
+        train(run_cfg(), work_dir=str(tmp_path))
+    assert epoch_checkpoints(tmp_path)
+    for epoch, path in epoch_checkpoints(tmp_path):
+        assert load_checkpoint(path)["epoch"] == epoch  # every file on disk is complete
+
+
 # -- unreadable images during training ------------------------------------------------------
 BROKEN = "000000040083.jpg"  # 2 of the fixture's 12 instances
 
@@ -265,6 +288,9 @@ def test_max_skip_fraction_must_be_a_fraction(fraction, fixtures_dir, tmp_path):
     (dict(model=dict(type="TopdownPoseEstimatr")), "TopdownPoseEstimator"),
     (dict(optim_wrapper=dict(optimizer=dict(type="Adamm", lr=1e-3))), "Adamm"),
     (dict(), r"train_dataloader.dataset.ann_file: file not found: .*missing/train.json"),
+    (dict(model=dict(type="TopdownPoseEstimator", backbone=dict(type="TinyResFPN"),
+                     head=dict(type="HeatmapHead", in_channels=32, out_channels=19))),
+     r"model.head.out_channels=19 disagrees with the training schema 'coco' \(17 keypoints\)"),
     (dict(val_cfg=dict(), val_evaluator=dict(type="PCKAccuracy"),
           val_dataloader=dict(batch_size=1, dataset=dict(
               type="CombinedDataset", metainfo=dict(from_file="coco"),

@@ -20,6 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from posemix.errors import PosemixError
+
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 
@@ -87,8 +89,13 @@ class RunLogger:
         if not self.enabled:
             return
         if self._jsonl is not None:
-            self._jsonl.write(json.dumps(dict(entry)) + "\n")
-            self._jsonl.flush()
+            try:
+                self._jsonl.write(json.dumps(dict(entry)) + "\n")
+                self._jsonl.flush()
+            except OSError as exc:  # a full disk: say so; checkpoints are written atomically
+                raise PosemixError(f"{self.work_dir / METRICS_FILE}: could not be written "
+                                   f"({exc.strerror or exc}); the checkpoints written so far "
+                                   f"are intact") from exc
         if self.tensorboard is not None:
             step = int(entry.get("iter", 0))
             for key, value in entry.items():

@@ -53,7 +53,7 @@ from posemix.engine.logger import RunLogger
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
 from posemix.engine.schedulers import ParamScheduler, build_schedulers, step_schedulers
 from posemix.errors import CheckpointError, ConfigError, PosemixError
-from posemix.keypoints import schema_to_metainfo
+from posemix.keypoints import load_schema, schema_to_metainfo
 from posemix.registry import DATASETS, MODELS, OPTIMIZERS, SAMPLERS
 
 _LOADER_KEYS = {"batch_size", "num_workers", "persistent_workers", "drop_last", "pin_memory",
@@ -306,6 +306,27 @@ def check_dataset_files(dataset_cfg: Any, where: str) -> None:
         check_dataset_files(sub, f"{where}.datasets[{i}]")
 
 
+def check_head_size(model_cfg: Mapping[str, Any], dataset_cfg: Any) -> None:
+    """An explicit ``head.out_channels`` must equal the training schema's keypoint count;
+    the schema is read from the config (metainfo files or built-in names), no data needed."""
+    out_channels = (model_cfg.get("head") or {}).get("out_channels")
+    if not isinstance(out_channels, int) or not isinstance(dataset_cfg, Mapping):
+        return
+    spec = dataset_cfg.get("metainfo")
+    if spec is None:
+        spec = getattr(_registered(DATASETS, dataset_cfg), "METAINFO", None) or None
+    if spec is None or (isinstance(spec, Mapping) and spec.get("union_of") == "datasets"):
+        return  # known only once the sub-datasets are read; checked when the model is built
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # metainfo warnings are shown when the data loads
+        schema = load_schema(spec)
+    if schema.num_keypoints != out_channels:
+        raise ConfigError(
+            f"model.head.out_channels={out_channels} disagrees with the training schema "
+            f"'{schema.name}' ({schema.num_keypoints} keypoints); set it to "
+            f"{schema.num_keypoints} or leave it out (None) to take it from the schema")
+
+
 # -- evaluation -----------------------------------------------------------------------------
 def build_evaluator(evaluator_cfg: Any, dataset: Any, module: nn.Module,
                     fallback_schema: Any) -> Any:
@@ -508,6 +529,7 @@ class Runner:
             raise ConfigError("the config has no optim_wrapper")
         optimizer_cfg, _ = parse_optim_wrapper(cfg["optim_wrapper"])
         _registered(OPTIMIZERS, optimizer_cfg)
+        check_head_size(cfg["model"], (cfg.get("train_dataloader") or {}).get("dataset"))
         splits = ["train"] + (["val"] if cfg.get("val_cfg", {}) is not None else [])
         for split in splits:
             loader_cfg = cfg.get(f"{split}_dataloader")
