@@ -79,11 +79,23 @@ def run_child(work_dir: Path, mode: str = "none", n: int = 0) -> subprocess.Comp
                           env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """In-process runs use one thread, as the child processes do (OMP_NUM_THREADS=1), so
+    that runs compared bitwise sum floats in the same order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory) -> Path:
-    """The uninterrupted reference run."""
+    """The uninterrupted reference run, in a child process like the interrupted runs (the
+    same thread count: a different one may change float summation order)."""
     work_dir = tmp_path_factory.mktemp("straight")
-    train(run_cfg(), work_dir=str(work_dir))
+    done = run_child(work_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
     return work_dir
 
 
