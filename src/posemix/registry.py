@@ -70,8 +70,10 @@ class Registry:
         return target(**args)
 
 
-def check_arguments(target: Callable[..., Any], args: dict[str, Any], what: str) -> None:
-    """Raise ConfigError if ``args`` names parameters ``target`` does not take."""
+def check_arguments(target: Callable[..., Any], args: dict[str, Any], what: str,
+                    require: bool = True) -> None:
+    """Raise ConfigError if ``args`` names parameters ``target`` does not take (and, with
+    ``require``, if it leaves out required ones)."""
     params = inspect.signature(target).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
@@ -82,6 +84,8 @@ def check_arguments(target: Callable[..., Any], args: dict[str, Any], what: str)
                 f"{what} has no argument '{key}'.{_closest(key, valid)}"
                 f" Valid arguments: {', '.join(valid)}"
             )
+    if not require:
+        return
     missing = [
         n for n, p in params.items()
         if p.default is inspect.Parameter.empty
@@ -100,3 +104,23 @@ METRICS = Registry("metric")
 SAMPLERS = Registry("sampler")
 OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("param_scheduler")
+REGISTRIES = (DATASETS, TRANSFORMS, CODECS, MODELS, METRICS, SAMPLERS, OPTIMIZERS, SCHEDULERS)
+
+
+def check_config_tree(node: Any, where: str = "config") -> None:
+    """Check every ``dict(type=...)`` in a config tree against its registered signature,
+    without building anything: unknown types and argument names surface before any data
+    is read. Arguments filled in at build time are not required here."""
+    if isinstance(node, dict):
+        type_ = node.get("type")
+        if isinstance(type_, str):
+            owners = [r for r in REGISTRIES if type_ in r]
+            if owners:
+                args = {k: v for k, v in node.items() if k != "type"}
+                check_arguments(owners[0].get(type_), args, f"{where} ({type_})",
+                                require=False)
+        for key, value in node.items():
+            check_config_tree(value, f"{where}.{key}")
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            check_config_tree(value, f"{where}[{i}]")

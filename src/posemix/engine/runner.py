@@ -54,7 +54,7 @@ from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wra
 from posemix.engine.schedulers import ParamScheduler, build_schedulers, step_schedulers
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 from posemix.keypoints import load_schema, schema_to_metainfo
-from posemix.registry import DATASETS, MODELS, OPTIMIZERS, SAMPLERS
+from posemix.registry import DATASETS, MODELS, OPTIMIZERS, SAMPLERS, check_config_tree
 
 _LOADER_KEYS = {"batch_size", "num_workers", "persistent_workers", "drop_last", "pin_memory",
                 "sampler", "dataset", "prefetch_factor", "collate_fn"}
@@ -529,6 +529,9 @@ class Runner:
             raise ConfigError("the config has no optim_wrapper")
         optimizer_cfg, _ = parse_optim_wrapper(cfg["optim_wrapper"])
         _registered(OPTIMIZERS, optimizer_cfg)
+        for key in ("model", "train_dataloader", "val_dataloader", "val_evaluator",
+                    "param_scheduler"):
+            check_config_tree(cfg.get(key), key)
         check_head_size(cfg["model"], (cfg.get("train_dataloader") or {}).get("dataset"))
         splits = ["train"] + (["val"] if cfg.get("val_cfg", {}) is not None else [])
         for split in splits:
