@@ -101,9 +101,12 @@ def setup(device: str | None = None, backend: str | None = None,
                        owns_group=True)
 
 
-def teardown(ctx: DistContext) -> None:
-    """End the process group if :func:`setup` started it."""
+def teardown(ctx: DistContext, synchronize: bool = False) -> None:
+    """End the process group if :func:`setup` started it (after a barrier when
+    ``synchronize``: never after a failure, when a peer may be gone)."""
     if ctx.owns_group and dist.is_initialized():
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -447,12 +447,14 @@ class Runner:
             cv2.setNumThreads(int(mp_cfg["opencv_num_threads"]))
         return mp_cfg.get("mp_start_method")
 
-    def close(self) -> None:
-        """Close the logs (drawing the curves) and leave the process group."""
+    def close(self, synchronize: bool = False) -> None:
+        """Close the logs (drawing the curves) and leave the process group; after a clean
+        finish (``synchronize``) every rank leaves together, so that no rank tears down
+        while another still talks to the group's store."""
         if self.logger is not None:
             self.logger.close()
             self.logger = None
-        dist.teardown(self.ctx)
+        dist.teardown(self.ctx, synchronize)
 
     def _amp_dtype(self, requested: bool, dtype: torch.dtype | None) -> torch.dtype | None:
         if not requested:
@@ -921,10 +923,13 @@ def train(cfg: Any, work_dir: str | None = None, resume: str | bool | None = Non
     gradient scaler). Under torchrun every process calls this; rank 0 writes the files.
     """
     runner = Runner(cfg, work_dir=work_dir, device=device, amp=amp)
+    finished = False
     try:
-        return runner.train(resume)
+        metrics = runner.train(resume)
+        finished = True
+        return metrics
     finally:
-        runner.close()
+        runner.close(synchronize=finished)
 
 
 def test(cfg: Any, checkpoint: str, work_dir: str | None = None,
