@@ -9,7 +9,6 @@ joint weights while the sample keeps its source's name and index.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +21,6 @@ from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.errors import ConfigError, MappingError
 from posemix.keypoints import KeypointMapping, KeypointSchema, load_schema
-from posemix.keypoints.union import union_from_spec
 from posemix.registry import DATASETS
 
 
@@ -101,21 +99,11 @@ class CombinedDataset:
 
     # -- construction -------------------------------------------------------------------
     def _combined_schema(self, metainfo: Any) -> KeypointSchema:
-        """``metainfo`` as a schema; ``dict(union_of=[...], target=None, name=None)`` builds the
-        union of the listed schemas ('datasets' lists the sub-datasets' own)."""
-        if not (isinstance(metainfo, Mapping) and "union_of" in metainfo):
-            return load_schema(metainfo)
-        extra = set(metainfo) - {"union_of", "target", "name"}
-        if extra:
-            raise ConfigError(f"metainfo=dict(union_of=...) takes only 'target' and 'name', got "
-                              f"{sorted(extra)}")
-        specs = metainfo["union_of"]
-        if specs == "datasets":
-            specs = [d.schema for d in self.datasets]
-        schema, notes = union_from_spec(specs, metainfo.get("target"), metainfo.get("name"))
-        for note in notes:
-            warnings.warn(f"CombinedDataset union: {note}", stacklevel=3)
-        return schema
+        """``metainfo`` as a schema; in ``dict(union_of='datasets')`` the sub-datasets' own
+        schemas stand for 'datasets'."""
+        if isinstance(metainfo, Mapping) and metainfo.get("union_of") == "datasets":
+            metainfo = {**metainfo, "union_of": [d.schema for d in self.datasets]}
+        return load_schema(metainfo)
 
     def _bind(self, dataset: Any) -> KeypointMapping:
         label = source_label(dataset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -42,9 +43,7 @@ def load_schema(spec: SchemaSpec) -> KeypointSchema:
         return spec
     if isinstance(spec, Mapping):
         if "union_of" in spec:
-            from posemix.keypoints.union import union_from_spec
-
-            return union_from_spec(spec["union_of"], spec.get("target"), spec.get("name"))[0]
+            return _union(spec)
         if "from_file" in spec:
             extra = set(spec) - {"from_file"}
             if extra:
@@ -61,3 +60,17 @@ def load_schema(spec: SchemaSpec) -> KeypointSchema:
         raise MetainfoError(f"unknown schema '{text}': not a file and not a built-in schema "
                             f"({', '.join(builtin_schema_names())})")
     raise MetainfoError(f"cannot make a keypoint schema from {type(spec).__name__}")
+
+
+def _union(spec: Mapping) -> KeypointSchema:
+    """``dict(union_of=[...], target=None, name=None)``: the union, its notes as warnings."""
+    from posemix.keypoints.union import union_from_spec
+
+    extra = set(spec) - {"union_of", "target", "name"}
+    if extra:
+        raise MetainfoError(f"metainfo=dict(union_of=...) takes only 'target' and 'name', got "
+                            f"{sorted(extra)}")
+    schema, notes = union_from_spec(spec["union_of"], spec.get("target"), spec.get("name"))
+    for note in notes:
+        warnings.warn(f"union of schemas: {note}", stacklevel=3)
+    return schema
