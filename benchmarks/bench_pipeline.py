@@ -17,14 +17,20 @@ crops of the two pipelines compared (PSNR) and their targets checked identical. 
 runs are interleaved round by round and the median is reported. OpenCV runs
 single-threaded (``cv2.setNumThreads(1)``) as in a DataLoader worker.
 
-Usage: ``.venv/bin/python benchmarks/bench_pipeline.py [--epochs N] [--rounds R]``
+``--profile`` adds a cProfile of each set's crop-first pipeline: the functions that take
+the most time of their own, as shares of the whole, to show what bounds the rate.
+
+Usage: ``.venv/bin/python benchmarks/bench_pipeline.py [--epochs N] [--rounds R]
+[--profile]``
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import cProfile
 import json
+import pstats
 import tempfile
 import time
 from collections.abc import Callable
@@ -161,8 +167,22 @@ def agreement(fast: Any, exact: Any, epochs: range) -> tuple[float, float, bool]
     return min(values), float(np.median(values)), same
 
 
-def loader_rate(dataset: Any, epochs: range, workers: int, batch_size: int) -> float:
-    """Samples/s through a DataLoader with ``workers`` processes, from its first batch on."""
+def profile_shares(dataset: Any, epochs: range, top: int = 10) -> list[tuple[float, str]]:
+    """(share of the total time, function) of the ``top`` functions by their own time."""
+    profiler = cProfile.Profile()
+    profiler.runcall(run_samples, dataset, epochs)
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = sorted(stats.stats.items(), key=lambda item: -item[1][2])[:top]  # type: ignore
+    return [(own / total, f"{Path(file).name}:{line} {name}" if line else name)
+            for (file, line, name), (_, _, own, _, _) in rows]
+
+
+def loader_rate(dataset: Any, epochs: range, workers: int, batch_size: int
+                ) -> tuple[float, float]:
+    """Samples/s through a DataLoader with ``workers`` processes, from its first batch on,
+    and how many cores the main process and the workers kept busy meanwhile."""
+    import psutil
     import torch
 
     from posemix.transforms import collate
@@ -173,11 +193,19 @@ def loader_rate(dataset: Any, epochs: range, workers: int, batch_size: int) -> f
                                          worker_init_fn=_single_threaded)
     batches = iter(loader)
     first = next(batches)
-    start, n = time.perf_counter(), 0
-    for batch in batches:
-        n += len(batch["meta"])
+    processes = [psutil.Process()] + psutil.Process().children()
+
+    def cpu_seconds() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+    start, cpu_start, n = time.perf_counter(), cpu_seconds(), 0
+    for _ in range(len(loader) - 2):  # the workers live until the last batch is taken
+        n += len(next(batches)["meta"])
+    wall, busy = time.perf_counter() - start, cpu_seconds() - cpu_start
+    for _ in batches:
+        pass
     del first
-    return n / (time.perf_counter() - start)
+    return n / wall, busy / wall
 
 
 def _single_threaded(_: int) -> None:
@@ -203,6 +231,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timed runs")
     parser.add_argument("--loader-epochs", type=int, default=40,
                         help="passes over the fixtures through the 2-worker DataLoader")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile each set's crop-first pipeline (cProfile)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     import torch
@@ -242,11 +272,17 @@ def main() -> None:
                    low, "dB", low / 28, "28 dB", ">= 28 dB", low >= 28)
             figure(f"{name}: targets identical", float(same), "(1 = yes)", target="identical",
                    ok=same)
+            if args.profile:
+                print(f"# {name}: cProfile of the crop-first pipeline, own time per function")
+                for share, function in profile_shares(fast, epochs):
+                    print(f"#   {100 * share:5.1f} %  {function}")
         fixtures = sets["fixtures"][0]
-        rate = loader_rate(fixtures, range(args.loader_epochs), workers=2, batch_size=16)
+        rate, busy = loader_rate(fixtures, range(args.loader_epochs), workers=2, batch_size=16)
         figure("fixtures: DataLoader, 2 workers, crop-first", rate, "samples/s",
                rate / one_process["fixtures"], "one process", ">= 1.7",
                rate >= 1.7 * one_process["fixtures"])
+        figure("fixtures: DataLoader, cores busy (main process + 2 workers)", busy, "cores",
+               busy / 2, "the machine's 2 cores")
 
 
 if __name__ == "__main__":

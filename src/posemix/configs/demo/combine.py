@@ -6,20 +6,25 @@
 # `posemix demo` points data_root at the generated data (posemix demo-data).
 _base_ = ['../_base_/default_runtime.py']
 
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=12)
+train_cfg = dict(by_epoch=True, max_epochs=5, val_interval=5)
 randomness = dict(seed=0)
 
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=100, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=0, end=12, T_max=12, eta_min=2e-5, by_epoch=True),
+    dict(type='CosineAnnealingLR', begin=0, end=5, T_max=5, eta_min=2e-5, by_epoch=True),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', interval=4, save_best='coco/AP', rule='greater',
+    checkpoint=dict(type='CheckpointHook', interval=5, save_best='coco/AP', rule='greater',
                     max_keep_ckpts=1))
 
-codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=1.5,
+# Heatmaps at half the input size (TinyResFPN out_stride=2): AIC's OKS sigmas are 3-5x
+# tighter than COCO's, and stride-4 heatmaps (24x32) left the peaks too coarse for them.
+# How each choice here was measured (6 epochs on the demo data, 2 CPU cores) is in the
+# closing note of the demo issue; the schedule is bound by updates: batch 8 beat 16 and
+# 32 at the same number of epochs.
+codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(48, 64), sigma=2.0,
              unbiased=True, blur_kernel_size=5)
 
 union = dict(from_file='configs/_base_/datasets/coco_aic.py')
@@ -29,7 +34,7 @@ model = dict(
     data_preprocessor=dict(type='PoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     metainfo=union,
-    backbone=dict(type='TinyResFPN'),
+    backbone=dict(type='TinyResFPN', out_stride=2),
     head=dict(type='HeatmapHead', in_channels=32, out_channels=None, deconv_out_channels=None,
               loss=dict(type='KeypointMSELoss', use_target_weight=True), decoder=codec),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
@@ -38,8 +43,9 @@ train_pipeline = [
     dict(type='LoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
-    dict(type='RandomHalfBody'),
-    dict(type='RandomBBoxTransform', rotate_factor=40.0),
+    # no half-body crops and no box rotation: the generated people already vary in pose,
+    # rotation and size, and on this short schedule the extra augmentation cost accuracy
+    dict(type='RandomBBoxTransform', rotate_prob=0.0),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs'),
@@ -66,7 +72,7 @@ def source(kind, split):
 
 
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=8,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
