@@ -39,12 +39,15 @@ def retarget(node: Any, data_dir: Path) -> None:
             retarget(value, data_dir)
 
 
-def demo_config(name: str, data_dir: Path, epochs: int) -> Any:
-    """A packaged demo config, pointed at the data and set to ``epochs`` epochs."""
+def demo_config(name: str, data_dir: Path, epochs: int | None = None) -> Any:
+    """A packaged demo config, pointed at the data and set to ``epochs`` epochs (None: the
+    config's own schedule)."""
     from posemix.config import Config, packaged_configs_dir
 
     cfg = Config.fromfile(packaged_configs_dir() / "demo" / f"{name}.py")
     retarget(cfg, data_dir)
+    if epochs is None:
+        return cfg
     cfg.train_cfg.max_epochs = epochs
     cfg.train_cfg.val_interval = epochs
     cfg.default_hooks.checkpoint.interval = epochs
@@ -110,8 +113,10 @@ def prediction_grid(checkpoint: Path, cfg: Any, out: Path) -> Path:
     return write_png(out, contact_sheet(pictures, GRID_PER_SOURCE, titles))
 
 
-def run_demo(out_dir: str, epochs: int = 5, images: int = 2000, seed: int = 0) -> Path:
-    """Everything ``make demo`` does; returns the report folder."""
+def run_demo(out_dir: str, epochs: int | None = None, images: int = 2000,
+             seed: int = 0) -> Path:
+    """Everything ``make demo`` does (``epochs`` None: configs/demo/combine.py's); returns
+    the report folder."""
     from posemix.cli import build_split_dataset
     from posemix.engine import train
     from posemix.inspection import format_summary, summarize
@@ -121,9 +126,10 @@ def run_demo(out_dir: str, epochs: int = 5, images: int = 2000, seed: int = 0) -
     data = generate_demo_data(out / "data", seed=seed, num_images=images)
     counts = data["instances"]
     coco, aic = counts["coco-like"]["train"], counts["aic-like"]["train"]
+    combined_cfg = demo_config("combine", out / "data", epochs)
+    epochs = combined_cfg.train_cfg.max_epochs
     # the same number of iterations for both: the baseline sees only the COCO-like data
     baseline_epochs = max(1, round(epochs * (coco + aic) / coco))
-    combined_cfg = demo_config("combine", out / "data", epochs)
     baseline_cfg = demo_config("coco_only", out / "data", baseline_epochs)
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -154,7 +160,8 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="train on a COCO-like and an AIC-like set at once "
                                            "and compare with a single-source baseline")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs of the combined model")
+    p.add_argument("--epochs", type=int, help="epochs of the combined model (default: "
+                                              "configs/demo/combine.py's max_epochs)")
     p.add_argument("--images", type=int, default=2000, help="train images per dataset")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=lambda a: run_demo(a.out, a.epochs, a.images, a.seed) and 0)

@@ -469,7 +469,8 @@ class Runner:
 
     def _prepare_model(self, model: nn.Module) -> nn.Module:
         """On the device, in channels_last: faster convolutions on CUDA and on CPU alike
-        (benchmarks/bench_step.py; 1.3x for HRNet-W32 and the demo's TinyResFPN on CPU)."""
+        (on CPU: 1.15-1.3x for HRNet-W32 in benchmarks/bench_step.py, 1.3x for the demo's
+        TinyResFPN)."""
         return model.to(self.ctx.device, memory_format=torch.channels_last)
 
     # -- training ---------------------------------------------------------------------------
