@@ -5,7 +5,7 @@ Three sample sets, each through the same train pipeline (LoadImage, GetBBoxCente
 RandomFlip, RandomHalfBody, RandomBBoxTransform, TopdownAffine, GenerateTarget,
 PackPoseInputs), epoch after epoch (new augmentation draws each epoch):
 
-* ``fixtures``: the seed's CombinedDataset (COCO + AIC) on ../shared/fixtures;
+* ``fixtures``: the seed's CombinedDataset (COCO + AIC) on tests/data/fixtures;
 * ``small people``: 40-120 px tall boxes in the fixture photos (the crop enlarges them);
 * ``large people``: the COCO fixtures upscaled 3x (as from a 12 MP camera), so crops
   shrink the image by 3x and more.

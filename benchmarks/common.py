@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = REPO / "tests" / "data" / "fixtures"
 COMBINE_CONFIG = (REPO / "configs/body_2d_keypoint/topdown_heatmap/coco/"
                   "td-hm_hrnet-w32_8xb64-210e_coco-aic-256x192-combine.py")
 

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the read-only data beside the repository (../shared)."""
+"""Shared test fixtures: the test data the repository carries (tests/data, see its README)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,22 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return SHARED
+def data_dir() -> Path:
+    return DATA
 
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    return SHARED / "fixtures"
+    return DATA / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    return SHARED / "golden"
+    return DATA / "golden"
 
 
 @pytest.fixture(autouse=True, scope="session")

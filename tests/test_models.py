@@ -165,13 +165,13 @@ def test_model_schema_gives_out_channels_and_flip_indices(golden):
 # ---------------------------------------------------------------- architectures
 
 
-def test_hrnet_w32_matches_mmpose_keys_and_parameter_count(shared_dir):
+def test_hrnet_w32_matches_mmpose_keys_and_parameter_count(data_dir):
     model = MODELS.build(dict(
         type="TopdownPoseEstimator",
         backbone=dict(type="HRNet", in_channels=3, extra=_w_extra(32)),
         head=dict(type="HeatmapHead", in_channels=32, out_channels=17,
                   deconv_out_channels=None)))
-    assert key_shapes(model) == read_key_list(shared_dir / "reference" / "hrnet_w32_keys.txt")
+    assert key_shapes(model) == read_key_list(data_dir / "reference" / "hrnet_w32_keys.txt")
     assert n_params(model.backbone) == 28_535_552
     assert n_params(model) == 28_536_113
     model.eval()
@@ -213,11 +213,11 @@ def test_frozen_stages_norm_eval_and_checkpointing():
     assert resnet.layer2[0].conv1.weight.requires_grad and resnet.layer2[0].bn1.training
 
 
-def test_resnet50_simplebaseline_matches_mmpose_keys(shared_dir):
+def test_resnet50_simplebaseline_matches_mmpose_keys(data_dir):
     model = MODELS.build(dict(
         type="TopdownPoseEstimator", backbone=dict(type="ResNet", depth=50),
         head=dict(type="HeatmapHead", in_channels=2048, out_channels=17)))
-    assert key_shapes(model) == read_key_list(shared_dir / "reference" / "res50_keys.txt")
+    assert key_shapes(model) == read_key_list(data_dir / "reference" / "res50_keys.txt")
     assert n_params(model.backbone) == 23_508_032
     assert n_params(model.head) == 10_491_665
 
