@@ -71,7 +71,7 @@ def private_memory(pid: int) -> tuple[int, int]:
 
 def combine_config(fixture_sources: bool = True, options: list[str] | None = None) -> Any:
     """The seed's combine config, its two training sources pointed at the fixtures."""
-    from posemix.cli import load_config
+    from posemix.api import load_config
 
     prefix = "train_dataloader.dataset.datasets"
     cfg_options = [
@@ -87,8 +87,8 @@ def combine_config(fixture_sources: bool = True, options: list[str] | None = Non
 
 def build_train_dataset(cfg: Any) -> Any:
     """The training dataset of ``cfg``, built as ``posemix train`` builds it."""
-    from posemix.cli import build_split_dataset
+    from posemix.api import build_dataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return build_split_dataset(cfg, "train")
+        return build_dataset(cfg, "train")

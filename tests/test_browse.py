@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from test_combined import COMBINE, fixture_options
 
+from posemix.api import build_dataset, load_config
 from posemix.browse import (
-    Source,
-    add_browse_parser,
     browse,
     keep_drawing_inputs,
     learned_heatmaps,
     mapping_picture,
     pick_samples,
-    sources_of,
 )
-from posemix.cli import build_split_dataset, load_config
+from posemix.cli.browse import add_browse_parser
+from posemix.data.sources import SourceView as Source
+from posemix.data.sources import source_views as sources_of
 from posemix.keypoints import KeypointMapping, MappingEntry
 from posemix.visualization import BACKGROUND, PANEL_GAP, SIDE_COLORS, TITLE_HEIGHT
 
@@ -47,7 +47,7 @@ def val_options(fixtures_dir) -> list[str]:
 def build(cfg, split="train"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return build_split_dataset(cfg, split)
+        return build_dataset(cfg, split)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,14 @@ import torch
 from test_checks import AIC_PAIRS, write_sources
 from test_combined import COMBINE, fixture_options
 
-from posemix.cli import load_config, main
+from posemix.api import load_config
+from posemix.cli import main
 from posemix.config import Config, packaged_configs_dir
 from posemix.engine.checkpoint import save_checkpoint
-from posemix.engine.runner import build_model
 from posemix.errors import ConfigError
 from posemix.inference import infer
 from posemix.keypoints import load_schema, schema_to_metainfo
+from posemix.models.builder import build_model
 
 
 def test_union_command_writes_coco_aic(tmp_path, capsys):
@@ -56,12 +57,12 @@ def test_combine_config_with_no_index_pairs(fixtures_dir, request):
         "train_dataloader.dataset.datasets.1.pipeline.0.mapping=by_name",
     ]
     cfg = load_config(str(request.config.rootpath / COMBINE), options)
-    from posemix.cli import build_split_dataset
+    from posemix.api import build_dataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dataset = build_split_dataset(cfg, "train")
-        pairs = build_split_dataset(load_config(str(request.config.rootpath / COMBINE),
+        dataset = build_dataset(cfg, "train")
+        pairs = build_dataset(load_config(str(request.config.rootpath / COMBINE),
                                                 fixture_options(fixtures_dir)), "train")
     assert dataset.schema.keypoints == pairs.schema.keypoints
     for a, b in zip(dataset.tables, pairs.tables, strict=True):

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from posemix.cli import build_split_dataset, load_config, main
+from posemix.api import build_dataset, load_config
+from posemix.cli import main
 from posemix.data.combined import CombinedDataset
 from posemix.errors import MappingError
 
@@ -35,7 +36,7 @@ def combined(fixtures_dir, request) -> CombinedDataset:
         warnings.simplefilter("ignore")  # coco_aic.py's 18 joint weights
         cfg = load_config(str(request.config.rootpath / COMBINE), fixture_options(fixtures_dir))
         cfg.train_dataloader.dataset.pipeline = []
-        return build_split_dataset(cfg, "train")
+        return build_dataset(cfg, "train")
 
 
 def test_combine_config_reproduces_mmpose_converted_instances(combined, golden_dir):
@@ -67,7 +68,7 @@ def test_mapping_by_name_gives_the_same_dataset(combined, fixtures_dir, request)
         warnings.simplefilter("ignore")
         cfg = load_config(str(request.config.rootpath / COMBINE), options)
         cfg.train_dataloader.dataset.pipeline = []
-        by_name = build_split_dataset(cfg, "train")
+        by_name = build_dataset(cfg, "train")
     for a, b in zip(combined.tables, by_name.tables, strict=True):
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
         np.testing.assert_array_equal(a.visibility, b.visibility)
@@ -122,7 +123,7 @@ def test_converter_size_mismatch_names_the_sub_dataset(fixtures_dir, request):
         with pytest.raises(MappingError, match=r"AicDataset \(test_aic.json\): KeypointConverter"
                                                r"\(num_keypoints=17\) does not match the combined "
                                                r"schema 'coco' with 19 keypoints"):
-            build_split_dataset(cfg, "train")
+            build_dataset(cfg, "train")
 
 
 def test_source_without_converter_in_another_layout_is_an_error(fixtures_dir, request):
@@ -132,7 +133,7 @@ def test_source_without_converter_in_another_layout_is_an_error(fixtures_dir, re
         cfg = load_config(str(request.config.rootpath / MERGE), options)
         with pytest.raises(MappingError, match=r"AicDataset \(test_aic.json\): its schema 'aic' "
                                                r"\(14 keypoints\) differs.*no KeypointConverter"):
-            build_split_dataset(cfg, "train")
+            build_dataset(cfg, "train")
 
 
 def test_inspect_combine_config_on_fixtures(fixtures_dir, request, capsys):
@@ -177,7 +178,7 @@ def test_full_train_pipeline_masks_what_each_source_lacks(fixtures_dir, request)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cfg = load_config(str(request.config.rootpath / COMBINE), fixture_options(fixtures_dir))
-        dataset = build_split_dataset(cfg, "train")
+        dataset = build_dataset(cfg, "train")
     for index in range(len(dataset)):
         sample = dataset[(0, index)]
         assert tuple(sample["inputs"].shape) == (3, 256, 192)

@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from posemix.cli.demo_data import add_demo_data_parser
 from posemix.data.readers import read_aic_native, read_coco
-from posemix.demo import add_demo_data_parser, generate_demo_data, make_scene, read_manifest
 from posemix.demo import generate as gen
+from posemix.demo import generate_demo_data, make_scene, read_manifest
 from posemix.demo.body import (
     AIC_INDICES,
     COCO_INDICES,

@@ -10,7 +10,8 @@ import warnings
 import pytest
 from test_combined import COMBINE, MERGE, fixture_options
 
-from posemix.cli import load_config, main
+from posemix.api import load_config
+from posemix.cli import main
 from posemix.engine import train
 
 

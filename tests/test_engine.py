@@ -32,10 +32,10 @@ from posemix.engine import (
 )
 from posemix.engine.checkpoint import rng_state, set_rng_state
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
-from posemix.engine.runner import build_model
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 from posemix.evaluation.base import BaseMetric
 from posemix.keypoints import load_schema
+from posemix.models.builder import build_model
 from posemix.registry import DATASETS, METRICS, MODELS
 
 H, W, STRIDE = 32, 24, 4  # input crop (h, w) and heatmap stride

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posemix.cli import build_split_dataset, load_config
+from posemix.api import build_dataset, load_config
 from posemix.errors import ImageError
 from posemix.registry import DATASETS
 from posemix.transforms import (
@@ -158,7 +158,7 @@ def seed_train_dataset(fixtures_dir: Path, request, *extra: str):
         warnings.simplefilter("ignore")
         cfg = load_config(str(request.config.rootpath / COMBINE),
                           fixture_options(fixtures_dir, *extra))
-        return build_split_dataset(cfg, "train")
+        return build_dataset(cfg, "train")
 
 
 def test_training_uses_crop_first_with_identical_targets(fixtures_dir, request):

@@ -14,11 +14,11 @@ from posemix.keypoints import (
     builtin_schema_names,
     canonical,
     load_schema,
-    loading,
     mapping_by_name,
     normalize,
     read_metainfo_file,
     schema_from_metainfo,
+    schema_loader,
     write_metainfo_file,
 )
 
@@ -56,7 +56,8 @@ def test_builtin_schemas_are_all_there():
 
 
 def test_coco_aic_derived_fields_and_joint_weight_warning():
-    loading._load_file.cache_clear()  # parsed schemas are cached; the warning comes on parsing
+    # parsed schemas are cached; the warning comes on parsing
+    schema_loader._load_file.cache_clear()
     with pytest.warns(UserWarning, match=r"18 joint_weights for 19 keypoints.*neck"):
         schema = load_schema(dict(from_file="configs/_base_/datasets/coco_aic.py"))
     assert schema.name == "coco"

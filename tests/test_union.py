@@ -13,9 +13,10 @@ from posemix.keypoints import (
     load_schema,
     mapping_by_name,
     schema_to_metainfo,
+    union_from_spec,
     write_metainfo_file,
 )
-from posemix.keypoints.union import build_union, union_from_spec
+from posemix.keypoints.union import build_union
 
 
 @pytest.fixture(scope="module")

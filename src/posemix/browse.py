@@ -14,11 +14,9 @@ For every source of a config's dataset (one for a plain dataset) it writes, unde
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +24,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from posemix.data.combined import identity_mapping, source_label
 from posemix.data.sample import sample_from_table
+from posemix.data.sources import SourceView, source_views
 from posemix.data.table import InstanceTable
 from posemix.errors import ConfigError, PosemixError
-from posemix.keypoints import KeypointMapping, KeypointSchema
+from posemix.keypoints import KeypointSchema
 from posemix.keypoints.vocabulary import side
 from posemix.transforms import LoadImage, PackPoseInputs
 from posemix.visualization import (
@@ -58,33 +56,8 @@ SHEET_COLUMNS = 4
 MUTED: Color = (170, 170, 170)
 
 
-@dataclass(frozen=True)
-class Source:
-    """One source of the browsed dataset and where its samples sit in the index space."""
-
-    name: str
-    index: int
-    dataset: Any  # the source's own dataset: its schema, table (source layout), img_prefix
-    mapping: KeypointMapping  # source layout -> the browsed dataset's layout
-    table: InstanceTable  # converted to the browsed dataset's layout
-    indices: range  # the dataset indices whose samples come from this source
-
-
-def sources_of(dataset: Any) -> list[Source]:
-    """The sources of a CombinedDataset, or a plain dataset as its only source."""
-    if hasattr(dataset, "datasets") and hasattr(dataset, "mappings"):
-        ends = [int(e) for e in dataset.cumulative]
-        starts = [0, *ends[:-1]]
-        return [Source(name, i, sub, mapping, table, range(start, end))
-                for i, (name, sub, mapping, table, start, end) in enumerate(zip(
-                    dataset.source_names, dataset.datasets, dataset.mappings, dataset.tables,
-                    starts, ends, strict=True))]
-    mapping = identity_mapping(dataset.schema, dataset.schema, source_label(dataset))
-    return [Source(dataset.schema.name, 0, dataset, mapping, dataset.table, range(len(dataset)))]
-
-
-def pick_samples(sources: Sequence[Source], per_source: int,
-                 seed: int) -> list[tuple[Source, int, int]]:
+def pick_samples(sources: Sequence[SourceView], per_source: int,
+                 seed: int) -> list[tuple[SourceView, int, int]]:
     """``(source, i, dataset index)`` for the i-th of ``per_source`` samples of each source,
     round-robin across sources (every source's first, then every source's second, ...).
 
@@ -219,7 +192,7 @@ def _name_list_lines(label: str, names: Sequence[str], per_line: int) -> list[li
     return lines + [[(current, MUTED)]]
 
 
-def mapping_lines(source: Source, target: KeypointSchema,
+def mapping_lines(source: SourceView, target: KeypointSchema,
                   chars_per_line: int = 80) -> tuple[list[list], list[list]]:
     """(one line per mapping entry, summary lines): source names -> target name, each
     in its side's hue; then dropped source keypoints and targets the source leaves out,
@@ -243,7 +216,7 @@ def mapping_lines(source: Source, target: KeypointSchema,
     return entries, summary
 
 
-def mapping_picture(source: Source, schema: KeypointSchema) -> np.ndarray | None:
+def mapping_picture(source: SourceView, schema: KeypointSchema) -> np.ndarray | None:
     """One instance in the source's own layout | the same one in ``schema``'s, named and
     coloured by side, above the mapping written out; a single panel when the source is
     trained in its own layout (a plain dataset); None for an empty source."""
@@ -296,7 +269,7 @@ def browse_dataset(dataset: Any, out_dir: str | Path, per_source: int = 8,
         raise PosemixError(f"browse: the number of samples per source must be a positive "
                            f"integer, got {per_source!r}")
     out_dir = Path(out_dir)
-    sources = sources_of(dataset)
+    sources = source_views(dataset)
     folders = {s.name: out_dir / folder_name(s.name) for s in sources}
     keep_drawing_inputs(dataset)
     written: list[Path] = []
@@ -319,35 +292,6 @@ def browse_dataset(dataset: Any, out_dir: str | Path, per_source: int = 8,
 def browse(cfg: Any, out_dir: str | Path, per_source: int = 8, split: str = "train",
            seed: int = 0) -> list[Path]:
     """Browse the ``split`` dataset of config ``cfg`` (see the module docstring)."""
-    from posemix.cli import build_split_dataset
+    from posemix.api import build_dataset
 
-    return browse_dataset(build_split_dataset(cfg, split), out_dir, per_source, seed)
-
-
-def cmd_browse(args: argparse.Namespace) -> int:
-    """The ``posemix browse`` handler."""
-    from posemix.cli import load_config
-
-    cfg = load_config(args.config, args.cfg_options)
-    out_dir = Path(args.out_dir or Path("work_dirs") / Path(args.config).stem / "browse")
-    written = browse(cfg, out_dir, per_source=args.per_source, split=args.split,
-                     seed=args.seed)
-    print(f"wrote {len(written)} pictures under {out_dir}")
-    return 0
-
-
-def add_browse_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``browse`` to the ``posemix`` command's subparsers."""
-    from posemix.cli import SPLITS, add_config_args
-
-    p = subparsers.add_parser(
-        "browse", help="draw samples as the model will see them, and each source's mapping")
-    add_config_args(p)
-    p.add_argument("-o", "--out-dir",
-                   help="where the pictures go (default work_dirs/CONFIG_NAME/browse)")
-    p.add_argument("-n", "--per-source", type=int, default=8, metavar="N",
-                   help="samples per source (default 8)")
-    p.add_argument("--split", choices=SPLITS, default="train")
-    p.add_argument("--seed", type=int, default=0, help="which samples are drawn (default 0)")
-    p.set_defaults(func=cmd_browse)
-    return p
+    return browse_dataset(build_dataset(cfg, split), out_dir, per_source, seed)

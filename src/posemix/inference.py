@@ -8,7 +8,6 @@ COCO-style JSON and as overlay PNGs with the named skeleton.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -19,44 +18,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from posemix.errors import CheckpointError, ConfigError, PosemixError
+from posemix.errors import PosemixError
 
 BATCH = 16
-
-
-def load_model(checkpoint: str | os.PathLike, config: str | None = None,
-               device: str = "cpu") -> tuple[torch.nn.Module, Any, Any]:
-    """(model in eval mode, config, schema of the model's outputs) from a checkpoint."""
-    import posemix  # noqa: F401 - registers every type
-    from posemix.config import Config
-    from posemix.engine.checkpoint import load_checkpoint
-    from posemix.engine.runner import build_model
-    from posemix.evaluation.per_source import output_schema
-    from posemix.keypoints import schema_from_metainfo
-    from posemix.literal import literal_assignments
-
-    saved = load_checkpoint(checkpoint)
-    if config is not None:
-        cfg = Config.fromfile(config)
-    elif isinstance(saved.get("config"), str):
-        cfg = Config(literal_assignments(saved["config"], f"{checkpoint} (stored config)",
-                                         ConfigError))
-    else:
-        raise CheckpointError(f"{checkpoint}: holds no config; pass --config")
-    model = build_model(cfg["model"], saved.get("num_keypoints"))
-    missing, unexpected = model.load_state_dict(saved["state_dict"], strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{checkpoint}: does not fit the config's model: missing "
-                              f"{list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
-    model.to(device).eval()
-    schema = getattr(model, "schema", None)
-    if schema is None and saved.get("metainfo"):
-        schema = schema_from_metainfo(saved["metainfo"], source=f"{checkpoint} (metainfo)")
-    if schema is None:
-        raise CheckpointError(f"{checkpoint}: holds no keypoint schema and the model has no "
-                              f"metainfo; pass a --config whose model sets metainfo")
-    indices = (getattr(model, "test_cfg", None) or {}).get("output_keypoint_indices")
-    return model, cfg, (schema, output_schema(schema, indices))
 
 
 def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], float]]]:
@@ -107,6 +71,7 @@ def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: An
 def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | None = None,
           bboxes: str | None = None, device: str | None = None) -> Path:
     """Predict every box of every image; write results.json and one overlay PNG per image."""
+    from posemix.api import load_model
     from posemix.transforms import Compose, collate
     from posemix.visualization import draw_pose, write_png
 
@@ -146,16 +111,3 @@ def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | No
     tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     os.replace(tmp, target)
     return target
-
-
-def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("infer", help="predict keypoints on images with a checkpoint")
-    p.add_argument("checkpoint")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--config", help="config file (default: the one stored in the checkpoint)")
-    p.add_argument("--bboxes", help="JSON list of {image, bbox [x, y, w, h], score}; default: "
-                                    "the whole image is one person")
-    p.add_argument("--out", default="infer_out", help="output folder (default infer_out)")
-    p.add_argument("--device")
-    p.set_defaults(func=lambda a: print(infer(a.checkpoint, a.images, a.out, a.config,
-                                              a.bboxes, a.device)) or 0)

@@ -12,17 +12,8 @@ from typing import Any
 import numpy as np
 
 from posemix.checks import check_dataset
-from posemix.data.combined import identity_mapping, source_label
+from posemix.data.sources import source_views
 from posemix.keypoints import KeypointMapping, KeypointSchema
-
-
-def _sources(dataset: Any) -> list[tuple[str, Any, KeypointMapping, Any]]:
-    """(name, sub-dataset, mapping into the dataset's schema, converted table)."""
-    if hasattr(dataset, "datasets") and hasattr(dataset, "mappings"):
-        return list(zip(dataset.source_names, dataset.datasets, dataset.mappings,
-                        dataset.tables, strict=True))
-    mapping = identity_mapping(dataset.schema, dataset.schema, source_label(dataset))
-    return [(dataset.schema.name, dataset, mapping, dataset.table)]
 
 
 def _mapping_rows(mapping: KeypointMapping, source: KeypointSchema,
@@ -51,7 +42,8 @@ def summarize(dataset: Any, dump: int = 0) -> dict:
     """The inspection summary as one JSON-ready dict (see the README's inspect section)."""
     schema: KeypointSchema = dataset.schema
     sources = []
-    for name, sub, mapping, table in _sources(dataset):
+    for view in source_views(dataset):
+        name, sub, mapping, table = view.name, view.dataset, view.mapping, view.table
         labelled = (table.visibility > 0).mean(axis=0) if len(table) else \
             np.zeros(schema.num_keypoints)
         entry = {

@@ -7,8 +7,10 @@ so a typo in a config is found before any data is loaded.
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from posemix.errors import ConfigError
@@ -124,3 +126,37 @@ def check_config_tree(node: Any, where: str = "config") -> None:
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
             check_config_tree(value, f"{where}[{i}]")
+
+
+def accepts(target: Any, name: str) -> bool:
+    """Whether ``target`` takes an argument ``name`` (or any keyword)."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD
+                                 for p in params.values())
+
+
+def registered_type(registry: Registry, cfg: Mapping[str, Any]) -> Any:
+    """The class (or function) a ``dict(type=...)`` names, without building it."""
+    type_ = cfg.get("type")
+    if type_ is None:
+        raise ConfigError(f"a {registry.kind} config needs a 'type' key, got keys {sorted(cfg)}")
+    return registry.get(type_) if isinstance(type_, str) else type_
+
+
+def import_custom_modules(cfg: Mapping[str, Any]) -> None:
+    """mmengine's ``custom_imports=dict(imports=[...], allow_failed_imports=False)``: import
+    modules that register user-defined types before anything is built."""
+    spec = cfg.get("custom_imports")
+    if not spec:
+        return
+    imports = spec.get("imports", [])
+    for name in [imports] if isinstance(imports, str) else imports:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            if not spec.get("allow_failed_imports", False):
+                raise ConfigError(f"custom_imports: cannot import '{name}': {exc}") from exc
+            warnings.warn(f"custom_imports: skipped '{name}': {exc}", stacklevel=2)

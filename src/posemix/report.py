@@ -19,7 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from posemix.checks import CheckResults, Finding, Source, check_dataset, dataset_sources
+from posemix.checks import CheckResults, Finding, check_dataset
+from posemix.data.sources import SourceView, source_views
 from posemix.keypoints import KeypointSchema, canonical
 
 # one colour per source (BGR), reused in the HTML as hex
@@ -174,7 +175,7 @@ def _findings_html(findings: list[Finding]) -> str:
     return "\n".join(out)
 
 
-def _cell(src: Source, target: int, flagged: set[tuple[str, int]]) -> str:
+def _cell(src: SourceView, target: int, flagged: set[tuple[str, int]]) -> str:
     """One matrix cell: the source keypoint(s) feeding ``target`` and how they match."""
     mapping, schema = src.mapping, src.schema
     entry = next((e for e in mapping.entries if e.target == target), None)
@@ -194,7 +195,7 @@ def _cell(src: Source, target: int, flagged: set[tuple[str, int]]) -> str:
     return f'<td class="{state}{extra}" title="{state}">{_e(" + ".join(names))}</td>'
 
 
-def _matrix_html(schema: KeypointSchema, sources: list[Source],
+def _matrix_html(schema: KeypointSchema, sources: list[SourceView],
                  flagged: set[tuple[str, int]]) -> str:
     head = "".join(f'<th><span class="swatch" style="background:{_hex(_color(s))}"></span>'
                    f"{_e(src.name)}</th>" for s, src in enumerate(sources))
@@ -280,7 +281,7 @@ def write_report(dataset: Any, out_dir: str | Path, results: CheckResults | None
     results = check_dataset(dataset) if results is None else results
     min_fraction = MIN_FRACTION if min_fraction is None else min_fraction
     schema: KeypointSchema = dataset.schema
-    sources = dataset_sources(dataset)
+    sources = source_views(dataset)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     geometry = results.geometry

@@ -17,79 +17,15 @@ unless ``--force``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+import warnings
+from typing import Any
 
-from posemix.data.combined import identity_mapping, source_label
-from posemix.data.table import InstanceTable
-from posemix.keypoints import KeypointMapping, KeypointSchema
-
-Level = Literal["error", "warning"]
-
-
-@dataclass
-class Finding:
-    """One problem found by a check: what it is, what to do, and where."""
-
-    level: Level
-    code: str
-    message: str
-    advice: str
-    source: str = ""
-    keypoints: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        where = f"{self.source}: " if self.source else ""
-        return f"{self.level.upper()} [{self.code}] {where}{self.message}\n  -> {self.advice}"
-
-
-@dataclass
-class Source:
-    """One source of a dataset as the checks see it.
-
-    ``table`` is already in the dataset's layout; ``factor`` is how many times per epoch
-    each of its instances is drawn (``sample_ratio_factor``, 1 without one).
-    """
-
-    name: str
-    label: str
-    schema: KeypointSchema
-    mapping: KeypointMapping
-    table: InstanceTable
-    factor: float = 1.0
-
-
-def dataset_sources(dataset: Any) -> list[Source]:
-    """The sources of a CombinedDataset, or the single source of a plain dataset."""
-    if hasattr(dataset, "datasets") and hasattr(dataset, "mappings"):
-        original = getattr(dataset, "original_lens", None)
-        lens = getattr(dataset, "lens", None)
-        out = []
-        for i, (name, sub, mapping, table) in enumerate(zip(
-                dataset.source_names, dataset.datasets, dataset.mappings, dataset.tables,
-                strict=True)):
-            factor = lens[i] / original[i] if original and lens and original[i] else 1.0
-            out.append(Source(name, source_label(sub), sub.schema, mapping, table, factor))
-        return out
-    label = source_label(dataset)
-    return [Source(dataset.schema.name, label, dataset.schema,
-                   identity_mapping(dataset.schema, dataset.schema, label), dataset.table)]
-
-
-@dataclass
-class CheckResults:
-    """Everything the checks found, and the statistics the report draws."""
-
-    findings: list[Finding]
-    geometry: dict[str, Any]
-    coverage: dict[str, Any]
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == "error"]
+from posemix.checks.coverage import MIN_FRACTION, coverage, coverage_findings
+from posemix.checks.findings import CheckResults, Finding
+from posemix.checks.geometry import DEFAULT_THRESHOLD, geometry_checks
+from posemix.checks.static import cross_source_checks, static_checks
+from posemix.data.sources import source_views
+from posemix.errors import PosemixError
 
 
 def check_dataset(dataset: Any, threshold: float | None = None,
@@ -100,11 +36,7 @@ def check_dataset(dataset: Any, threshold: float | None = None,
     (:data:`~posemix.checks.geometry.DEFAULT_THRESHOLD`,
     :data:`~posemix.checks.coverage.MIN_FRACTION`). Errors come first in the findings.
     """
-    from posemix.checks.coverage import MIN_FRACTION, coverage, coverage_findings
-    from posemix.checks.geometry import DEFAULT_THRESHOLD, geometry_checks
-    from posemix.checks.static import cross_source_checks, static_checks
-
-    sources = dataset_sources(dataset)
+    sources = source_views(dataset)
     findings: list[Finding] = []
     for src in sources:
         findings += static_checks(src.mapping, source=src.name)
@@ -124,4 +56,20 @@ def run_checks(dataset: Any, threshold: float | None = None,
     return check_dataset(dataset, threshold, min_fraction).findings
 
 
-__all__ = ["CheckResults", "Finding", "Source", "check_dataset", "dataset_sources", "run_checks"]
+def refuse_mapping_errors(dataset: Any, force: bool = False) -> None:
+    """``posemix train``'s gate: raise on the checks' errors about a dataset with mappings
+    (a warning instead with ``force``)."""
+    checkable = hasattr(dataset, "schema") and hasattr(dataset, "table") or hasattr(
+        dataset, "tables")
+    errors = [f for f in run_checks(dataset) if f.level == "error"] if checkable else []
+    if not errors:
+        return
+    report = "\n".join(str(f) for f in errors)
+    if not force:
+        raise PosemixError(f"the mapping checks found {len(errors)} error(s); fix them, "
+                           f"or train anyway with --force:\n{report}")
+    warnings.warn(f"training despite {len(errors)} mapping error(s) (--force):\n{report}",
+                  stacklevel=2)
+
+
+__all__ = ["CheckResults", "Finding", "check_dataset", "refuse_mapping_errors", "run_checks"]

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from posemix.checks import Finding, dataset_sources
+from posemix.checks.findings import Finding
+from posemix.data.sources import source_views
 
 MIN_FRACTION = 0.01
 
@@ -25,7 +26,7 @@ def coverage(dataset: Any) -> dict[str, Any]:
     (S x K counts of instances with the keypoint labelled), ``fraction`` (per keypoint: the
     share of an epoch's instances that label it).
     """
-    sources = dataset_sources(dataset)
+    sources = source_views(dataset)
     defined = [[bool(d) for d in np.asarray(s.table.defined, bool)] for s in sources]
     labelled = [[int(n) for n in (np.asarray(s.table.visibility) > 0).sum(axis=0)]
                 for s in sources]

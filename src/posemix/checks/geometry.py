@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from posemix.checks import Finding, Source, dataset_sources
+from posemix.checks.findings import Finding
+from posemix.data.sources import SourceView, source_views
 from posemix.keypoints import KeypointSchema, canonical
 
 FRAME_KEYPOINTS = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
@@ -135,7 +136,7 @@ def geometry_checks(dataset: Any, threshold: float = DEFAULT_THRESHOLD,
     per (keypoint, source) compared with the reference, with ``flagged`` and ``swap``.
     """
     schema: KeypointSchema = dataset.schema
-    sources: list[Source] = dataset_sources(dataset)
+    sources: list[SourceView] = source_views(dataset)
     k_total, s_total = schema.num_keypoints, len(sources)
     stats: dict[str, Any] = {
         "frame": None, "reason": "", "sources": [s.name for s in sources],

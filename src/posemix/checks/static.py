@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from posemix.checks import Finding
+from posemix.checks.findings import Finding
 from posemix.errors import MappingError
 from posemix.keypoints import KeypointConverter, KeypointMapping, KeypointSchema, canonical
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,31 +18,10 @@ import numpy as np
 from posemix.data.datasets import through_pipeline
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
-from posemix.errors import ConfigError, MappingError
+from posemix.errors import ConfigError
 from posemix.keypoints import KeypointMapping, KeypointSchema, load_schema
+from posemix.keypoints.mapping import identity_mapping, source_label
 from posemix.registry import DATASETS
-
-
-def source_label(dataset: Any) -> str:
-    """How errors name a sub-dataset: its class and annotation file."""
-    ann = getattr(dataset, "ann_file", "") or ""
-    return f"{type(dataset).__name__} ({Path(str(ann)).name or 'no ann_file'})"
-
-
-def identity_mapping(source: KeypointSchema, target: KeypointSchema,
-                     label: str) -> KeypointMapping:
-    """The mapping for a sub-dataset without a converter: its layout must be the target's."""
-    if list(source.keypoints) != list(target.keypoints):
-        raise MappingError(
-            f"{label}: its schema '{source.name}' ({source.num_keypoints} keypoints) differs from "
-            f"the combined schema '{target.name}' ({target.num_keypoints} keypoints) and it has "
-            f"no KeypointConverter; add pipeline=[dict(type='KeypointConverter', "
-            f"num_keypoints={target.num_keypoints}, mapping='by_name')]")
-    from posemix.keypoints.mapping import MappingEntry
-
-    entries = [MappingEntry((i,), i) for i in range(source.num_keypoints)]
-    return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
-                           source, target)
 
 
 def unique_names(names: Sequence[str]) -> list[str]:

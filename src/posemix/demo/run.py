@@ -8,7 +8,6 @@ table, loss/AP curves, a grid of val predictions and the ``posemix inspect`` sum
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -82,13 +81,12 @@ def comparison_table(combined: dict[str, float], baseline: dict[str, float]) -> 
 
 def prediction_grid(checkpoint: Path, cfg: Any, out: Path) -> Path:
     """Val samples of each source with the combined model's predicted, named skeletons."""
-    from posemix.cli import build_split_dataset
-    from posemix.inference import load_model
+    from posemix.api import build_dataset, load_model
     from posemix.transforms import collate
     from posemix.visualization import contact_sheet, draw_pose, write_png
 
     model, _, (_, outputs) = load_model(checkpoint, device="cpu")
-    dataset = build_split_dataset(cfg, "val")
+    dataset = build_dataset(cfg, "val")
     pictures, titles = [], []
     starts = np.concatenate([[0], np.cumsum(dataset.lens)[:-1]])
     for source, start in enumerate(starts):
@@ -117,7 +115,7 @@ def run_demo(out_dir: str, epochs: int | None = None, images: int = 2000,
              seed: int = 0) -> Path:
     """Everything ``make demo`` does (``epochs`` None: configs/demo/combine.py's); returns
     the report folder."""
-    from posemix.cli import build_split_dataset
+    from posemix.api import build_dataset
     from posemix.engine import train
     from posemix.inspection import format_summary, summarize
 
@@ -135,7 +133,7 @@ def run_demo(out_dir: str, epochs: int | None = None, images: int = 2000,
     report.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coco_aic.py's 18 joint weights, said once by inspect
-        summary = summarize(build_split_dataset(combined_cfg, "train"))
+        summary = summarize(build_dataset(combined_cfg, "train"))
     (report / "inspect.txt").write_text(format_summary(summary) + "\n", encoding="utf-8")
     print(f"== combined model: COCO-like + AIC-like, {epochs} epochs ==")
     combined = train(combined_cfg, work_dir=str(out / "combined"))
@@ -154,14 +152,3 @@ def run_demo(out_dir: str, epochs: int | None = None, images: int = 2000,
         {"combined": combined, "coco_only": baseline}, indent=1), encoding="utf-8")
     print("\n" + table + f"\n\nreport: {report} ({minutes:.1f} min)")
     return report
-
-
-def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("demo", help="train on a COCO-like and an AIC-like set at once "
-                                           "and compare with a single-source baseline")
-    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--epochs", type=int, help="epochs of the combined model (default: "
-                                              "configs/demo/combine.py's max_epochs)")
-    p.add_argument("--images", type=int, default=2000, help="train images per dataset")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=lambda a: run_demo(a.out, a.epochs, a.images, a.seed) and 0)

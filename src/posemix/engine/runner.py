@@ -17,8 +17,6 @@ before any annotation file is read.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import inspect
 import itertools
 import math
 import os
@@ -38,8 +36,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+import posemix.engine.dist as dist
 from posemix.data.workers import pin_mmap_threshold
-from posemix.engine import dist
 from posemix.engine.checkpoint import (
     CheckpointPolicy,
     CheckpointWriter,
@@ -54,7 +52,17 @@ from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wra
 from posemix.engine.schedulers import ParamScheduler, build_schedulers, step_schedulers
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 from posemix.keypoints import load_schema, schema_to_metainfo
-from posemix.registry import DATASETS, MODELS, OPTIMIZERS, SAMPLERS, check_config_tree
+from posemix.models.builder import build_model
+from posemix.registry import (
+    DATASETS,
+    MODELS,
+    OPTIMIZERS,
+    SAMPLERS,
+    accepts,
+    check_config_tree,
+    import_custom_modules,
+    registered_type,
+)
 
 _LOADER_KEYS = {"batch_size", "num_workers", "persistent_workers", "drop_last", "pin_memory",
                 "sampler", "dataset", "prefetch_factor", "collate_fn"}
@@ -64,22 +72,6 @@ SKIPPED_LIST = "skipped_images.txt"
 
 
 # -- set-up helpers -------------------------------------------------------------------------
-def import_custom_modules(cfg: Mapping[str, Any]) -> None:
-    """mmengine's ``custom_imports=dict(imports=[...], allow_failed_imports=False)``: import
-    modules that register user-defined types before anything is built."""
-    spec = cfg.get("custom_imports")
-    if not spec:
-        return
-    imports = spec.get("imports", [])
-    for name in [imports] if isinstance(imports, str) else imports:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            if not spec.get("allow_failed_imports", False):
-                raise ConfigError(f"custom_imports: cannot import '{name}': {exc}") from exc
-            warnings.warn(f"custom_imports: skipped '{name}': {exc}", stacklevel=2)
-
-
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, numpy and torch (all devices); optionally ask for deterministic kernels."""
     random.seed(seed)
@@ -119,32 +111,6 @@ def resolve_work_dir(cfg: Mapping[str, Any], work_dir: str | os.PathLike | None)
         return Path(cfg["work_dir"])
     filename = getattr(cfg, "filename", None)
     return Path("work_dirs") / (Path(filename).stem if filename else "run")
-
-
-def _accepts(target: Any, name: str) -> bool:
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD
-                                 for p in params.values())
-
-
-def _registered(registry: Any, cfg: Mapping[str, Any]) -> Any:
-    type_ = cfg.get("type")
-    if type_ is None:
-        raise ConfigError(f"a {registry.kind} config needs a 'type' key, got keys {sorted(cfg)}")
-    return registry.get(type_) if isinstance(type_, str) else type_
-
-
-def build_model(model_cfg: Mapping[str, Any], num_keypoints: int | None) -> nn.Module:
-    """``MODELS.build(model_cfg)``; a model that takes ``num_keypoints`` gets the training
-    data's count, which fills ``out_channels=None`` and is checked against an explicit one."""
-    cfg = dict(model_cfg)
-    if num_keypoints is not None and cfg.get("num_keypoints") is None \
-            and _accepts(_registered(MODELS, cfg), "num_keypoints"):
-        cfg["num_keypoints"] = num_keypoints
-    return MODELS.build(cfg)
 
 
 def parse_losses(losses: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -222,11 +188,11 @@ class Loader:
 
 def _build_sampler(cfg: Mapping[str, Any], dataset: Any, batch_size: int, seed: int) -> Any:
     cfg = dict(cfg)
-    target = _registered(SAMPLERS, cfg)
+    target = registered_type(SAMPLERS, cfg)
     defaults: dict[str, Any] = {"dataset": dataset}
-    if _accepts(target, "seed") and cfg.get("seed") is None:
+    if accepts(target, "seed") and cfg.get("seed") is None:
         cfg["seed"] = seed
-    if _accepts(target, "batch_size"):
+    if accepts(target, "batch_size"):
         defaults["batch_size"] = batch_size
     sampler = SAMPLERS.build(cfg, **defaults)
     own = getattr(sampler, "batch_size", batch_size)
@@ -294,7 +260,7 @@ def check_dataset_files(dataset_cfg: Any, where: str) -> None:
     ``datasets`` too) is registered and its ``ann_file`` / ``bbox_file`` exists."""
     if not isinstance(dataset_cfg, Mapping):
         return  # an already built dataset object
-    _registered(DATASETS, dataset_cfg)
+    registered_type(DATASETS, dataset_cfg)
     for key in ("ann_file", "bbox_file"):
         name = dataset_cfg.get(key)
         if isinstance(name, str) and name:
@@ -314,7 +280,7 @@ def check_head_size(model_cfg: Mapping[str, Any], dataset_cfg: Any) -> None:
         return
     spec = dataset_cfg.get("metainfo")
     if spec is None:
-        spec = getattr(_registered(DATASETS, dataset_cfg), "METAINFO", None) or None
+        spec = getattr(registered_type(DATASETS, dataset_cfg), "METAINFO", None) or None
     if spec is None or (isinstance(spec, Mapping) and spec.get("union_of") == "datasets"):
         return  # known only once the sub-datasets are read; checked when the model is built
     with warnings.catch_warnings():
@@ -526,11 +492,11 @@ class Runner:
         cfg = self.cfg
         if not cfg.get("model"):
             raise ConfigError("the config has no model")
-        _registered(MODELS, cfg["model"])
+        registered_type(MODELS, cfg["model"])
         if "optim_wrapper" not in cfg:
             raise ConfigError("the config has no optim_wrapper")
         optimizer_cfg, _ = parse_optim_wrapper(cfg["optim_wrapper"])
-        _registered(OPTIMIZERS, optimizer_cfg)
+        registered_type(OPTIMIZERS, optimizer_cfg)
         for key in ("model", "train_dataloader", "val_dataloader", "val_evaluator",
                     "param_scheduler"):
             check_config_tree(cfg.get(key), key)
@@ -880,7 +846,7 @@ class Runner:
         """Evaluate ``checkpoint`` (a posemix or MMPose checkpoint, a path or URL) with
         ``test_dataloader``/``test_evaluator`` (or the ``val_`` ones); ``write_logs`` appends
         the metrics to the work dir's ``metrics.jsonl``."""
-        from posemix.models import load_pretrained
+        from posemix.models.builder import model_from_checkpoint
         from posemix.models.init_weights import resolve_checkpoint
 
         cfg = self.cfg
@@ -894,12 +860,7 @@ class Runner:
             saved = load_checkpoint(path)
         except CheckpointError:
             saved = {}
-        module = build_model(cfg["model"], saved.get("num_keypoints"))
-        report = load_pretrained(module, path)
-        if report.missing_keys or report.mismatched_keys:
-            raise CheckpointError(
-                f"{path}: does not fit the model: {len(report.missing_keys)} missing keys "
-                f"{report.missing_keys[:5]}, shape mismatches {report.mismatched_keys[:5]}")
+        module = model_from_checkpoint(cfg["model"], path, saved)
         self._prepare_model(module)
         loader = build_loader(loader_cfg, "test", self.seed, self.ctx, self.mp_start_method)
         evaluator = (build_evaluator(evaluator_cfg, loader.dataset, module,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -206,3 +208,23 @@ def mapping_by_name(source: KeypointSchema, target: KeypointSchema,
                            f"{names} by name; write the mapping pairs for them")
     return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
                            source, target, notes)
+
+
+def source_label(dataset: Any) -> str:
+    """How errors name a sub-dataset: its class and annotation file."""
+    ann = getattr(dataset, "ann_file", "") or ""
+    return f"{type(dataset).__name__} ({Path(str(ann)).name or 'no ann_file'})"
+
+
+def identity_mapping(source: KeypointSchema, target: KeypointSchema,
+                     label: str) -> KeypointMapping:
+    """The mapping for a sub-dataset without a converter: its layout must be the target's."""
+    if list(source.keypoints) != list(target.keypoints):
+        raise MappingError(
+            f"{label}: its schema '{source.name}' ({source.num_keypoints} keypoints) differs from "
+            f"the combined schema '{target.name}' ({target.num_keypoints} keypoints) and it has "
+            f"no KeypointConverter; add pipeline=[dict(type='KeypointConverter', "
+            f"num_keypoints={target.num_keypoints}, mapping='by_name')]")
+    entries = [MappingEntry((i,), i) for i in range(source.num_keypoints)]
+    return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
+                           source, target)

@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from posemix.errors import MetainfoError
-from posemix.keypoints.loading import SchemaSpec, load_schema
 from posemix.keypoints.schema import KeypointSchema
 from posemix.keypoints.vocabulary import MatchKind, canonical, normalize
 
@@ -315,11 +314,3 @@ def build_union(schemas: Sequence[KeypointSchema], target: KeypointSchema | None
     builder = _UnionBuilder(schemas)
     union = builder.build(name or "_".join(s.name for s in schemas))
     return union, builder.warnings
-
-
-def union_from_spec(specs: Sequence[SchemaSpec], target: SchemaSpec | None = None,
-                    name: str | None = None) -> tuple[KeypointSchema, list[str]]:
-    """:func:`build_union` over built-in names, metainfo files, dicts or schemas
-    (anything :func:`~posemix.keypoints.loading.load_schema` accepts)."""
-    return build_union([load_schema(s) for s in specs],
-                       None if target is None else load_schema(target), name)

@@ -199,6 +199,12 @@ def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint "
                               f"(truncated or corrupt?): {exc}") from exc
+    return state_tensors(data, path)
+
+
+def state_tensors(data: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint already read: ``data['state_dict']`` or
+    ``data['model']`` if present, else the raw dict."""
     if isinstance(data, Mapping):
         for key in ("state_dict", "model"):
             if isinstance(data.get(key), Mapping):
@@ -213,15 +219,16 @@ def read_state_dict(checkpoint: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def load_pretrained(module: nn.Module, checkpoint: str | os.PathLike,
-                    prefix: str | None = None) -> LoadReport:
+                    prefix: str | None = None,
+                    state: Mapping[str, torch.Tensor] | None = None) -> LoadReport:
     """Load ``checkpoint`` into ``module`` by key, non-strictly, and report the differences.
 
     ``prefix`` (e.g. ``'backbone.'``) keeps only keys under it and strips it, to initialise a
     backbone from a whole pose model. MMPose 0.x keys (``keypoint_head.``) are renamed to
     ``head.`` when the module has a head. Returns the report and logs a warning when the
-    checkpoint and the module differ.
+    checkpoint and the module differ. ``state``: the checkpoint's tensors, when already read.
     """
-    state = read_state_dict(checkpoint)
+    state = read_state_dict(checkpoint) if state is None else state
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if not state:

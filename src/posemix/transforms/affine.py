@@ -21,9 +21,9 @@ from numbers import Integral
 import cv2
 import numpy as np
 
+import posemix.transforms.bbox as bbox_helpers
 from posemix.errors import AnnotationError, ConfigError
 from posemix.registry import TRANSFORMS
-from posemix.transforms import bbox as bbox_helpers
 from posemix.transforms.compose import BaseTransform, describe_sample, require
 from posemix.transforms.crop_first import DeferredImage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from posemix.keypoints.metainfo import (
     schema_from_metainfo,
 )
 from posemix.keypoints.schema import KeypointSchema
+from posemix.keypoints.union import build_union
 
 SchemaSpec = KeypointSchema | str | os.PathLike | Mapping
 
@@ -64,8 +65,6 @@ def load_schema(spec: SchemaSpec) -> KeypointSchema:
 
 def _union(spec: Mapping) -> KeypointSchema:
     """``dict(union_of=[...], target=None, name=None)``: the union, its notes as warnings."""
-    from posemix.keypoints.union import union_from_spec
-
     extra = set(spec) - {"union_of", "target", "name"}
     if extra:
         raise MetainfoError(f"metainfo=dict(union_of=...) takes only 'target' and 'name', got "
@@ -74,3 +73,11 @@ def _union(spec: Mapping) -> KeypointSchema:
     for note in notes:
         warnings.warn(f"union of schemas: {note}", stacklevel=3)
     return schema
+
+
+def union_from_spec(specs: Sequence[SchemaSpec], target: SchemaSpec | None = None,
+                    name: str | None = None) -> tuple[KeypointSchema, list[str]]:
+    """:func:`~posemix.keypoints.union.build_union` over built-in names, metainfo files,
+    dicts or schemas (anything :func:`load_schema` accepts)."""
+    return build_union([load_schema(s) for s in specs],
+                       None if target is None else load_schema(target), name)

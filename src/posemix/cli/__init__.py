@@ -1,0 +1,44 @@
+"""The ``posemix`` command: train, test, infer, browse, inspect, union, demo, demo-data.
+
+One module per subcommand, each with ``add_parser(subparsers)``; nothing outside this
+package imports it. User errors (bad files, configs, mappings) print one clear message and
+exit with status 2; only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from posemix.cli import browse, demo, demo_data, infer, inspect, test, train, union
+from posemix.errors import PosemixError
+
+COMMANDS = (train, test, inspect, union, browse, demo_data, demo, infer)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posemix", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"posemix: warning: {message}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        return args.func(args)
+    except PosemixError as exc:
+        print(f"posemix {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""``posemix train``: the mapping checks, then the training run."""
+
+from __future__ import annotations
+
+import argparse
+
+from posemix.cli.common import add_config_args
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a model from a config")
+    add_config_args(p)
+    p.add_argument("--work-dir", help="where checkpoints and logs go (default work_dirs/NAME)")
+    p.add_argument("--resume", nargs="?", const=True, default=None,
+                   help="resume from CKPT, or from the newest checkpoint in the work dir")
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--force", action="store_true",
+                   help="train even when the mapping checks find errors")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from posemix.api import build_dataset, load_config
+    from posemix.checks import refuse_mapping_errors
+    from posemix.engine import train
+
+    cfg = load_config(args.config, args.cfg_options)
+    refuse_mapping_errors(build_dataset(cfg, "train"), args.force)
+    train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp, device=args.device)
+    return 0
