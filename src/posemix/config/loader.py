@@ -1,4 +1,4 @@
-"""MMPose/mmengine-style config files: Python, JSON or YAML, with ``_base_`` inheritance.
+"""Reading MMPose/mmengine-style config files: Python, JSON or YAML, with ``_base_`` inheritance.
 
 What is supported, and nothing more:
 
@@ -19,11 +19,9 @@ What is supported, and nothing more:
 
 from __future__ import annotations
 
-import ast
 import copy
 import difflib
 import json
-import keyword
 import os
 import traceback
 import types
@@ -31,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from posemix.config.writer import format_value, is_identifier
 from posemix.errors import ConfigError
 
 BASE_KEY = "_base_"
@@ -38,9 +37,6 @@ DELETE_KEY = "_delete_"
 PYTHON_SUFFIXES = (".py",)
 JSON_SUFFIXES = (".json",)
 YAML_SUFFIXES = (".yaml", ".yml")
-
-_INDENT = "    "
-_LINE_WIDTH = 100
 
 
 def packaged_configs_dir() -> Path:
@@ -181,7 +177,7 @@ class Config(ConfigDict):
         merged into an existing dict like a child config (``_delete_=True`` replaces).
         """
         for dotted, value in options.items():
-            parts = _split_dotted_key(dotted)
+            parts = split_dotted_key(dotted)
             _set_path(self, parts, value, dotted)
 
     @property
@@ -189,11 +185,11 @@ class Config(ConfigDict):
         """The config as a loadable Python file: one ``name = value`` line per top-level key."""
         lines = []
         for key, value in self.items():
-            if not _is_identifier(key):
+            if not is_identifier(key):
                 raise ConfigError(
                     f"top-level key {key!r} is not a Python name, so the config cannot be "
                     "written as a Python file; dump it to .json instead")
-            lines.append(f"{key} = {_format_value(value, 0, len(key) + 3, key)}")
+            lines.append(f"{key} = {format_value(value, 0, len(key) + 3, key)}")
         return "\n".join(lines) + "\n"
 
     def dump(self, path: str | os.PathLike) -> None:
@@ -218,40 +214,7 @@ class Config(ConfigDict):
         return f"Config(filename={self.filename!r}, {dict.__repr__(self)})"
 
 
-def parse_cfg_options(options: Iterable[str]) -> dict[str, Any]:
-    """Turn ``['a.b=1', 'c=[1,2]', 'd=coco/AP']`` (``--cfg-options``) into an options dict.
-
-    Values are Python literals when ``ast.literal_eval`` accepts them (numbers, quoted
-    strings, lists, tuples, dicts, True/False/None); ``true``/``false``/``none``/``null``
-    in any case are booleans/None; a bare comma list ``a=1,2`` is a list, as in mmengine.
-    Anything else stays a string, so ``ckpt=work/epoch_10.pth`` needs no quotes.
-    """
-    parsed: dict[str, Any] = {}
-    for option in options:
-        if not isinstance(option, str) or "=" not in option:
-            raise ConfigError(f"malformed config option {option!r}: expected KEY=VALUE, "
-                              "e.g. train_dataloader.batch_size=32")
-        key, raw = option.split("=", 1)
-        key = key.strip()
-        _split_dotted_key(key, option)
-        parsed[key] = _parse_value(raw.strip())
-    return parsed
-
-
-def _parse_value(raw: str) -> Any:
-    words = {"true": True, "false": False, "none": None, "null": None}
-    if raw.lower() in words:
-        return words[raw.lower()]
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return raw
-    if isinstance(value, tuple) and not raw.startswith("("):
-        return list(value)
-    return value
-
-
-def _split_dotted_key(key: str, option: str | None = None) -> list[str]:
+def split_dotted_key(key: str, option: str | None = None) -> list[str]:
     parts = key.split(".") if isinstance(key, str) else []
     if not parts or any(not p or p != p.strip() for p in parts):
         shown = option if option is not None else key
@@ -407,54 +370,3 @@ def _exec_python_config(path: Path, text: str) -> dict[str, Any]:
         and not isinstance(value, (types.ModuleType, types.FunctionType,
                                    types.BuiltinFunctionType, type))
     }
-
-
-def _is_identifier(key: Any) -> bool:
-    return isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key)
-
-
-def _literal_repr(value: Any, where: str) -> str:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        text = repr(value)
-        if isinstance(value, float) and text in ("inf", "-inf", "nan"):
-            text = f"float('{text}')"
-        return text
-    raise ConfigError(f"config value at '{where}' ({type(value).__name__}) cannot be written "
-                      "as a Python literal")
-
-
-def _format_value(value: Any, depth: int, used: int, where: str) -> str:
-    """Python source for ``value``: one line when it fits, else one item per line."""
-    if isinstance(value, dict):
-        named = all(_is_identifier(k) for k in value)
-        items = [(f"{k}=" if named else f"{k!r}: ", v, f"{where}.{k}") for k, v in value.items()]
-        open_, close = ("dict(", ")") if named else ("{", "}")
-    elif isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        items = [("", v, f"{where}.{i}") for i, v in enumerate(value)]
-        open_, close = ("[", "]") if isinstance(value, list) else ("(", ")")
-    else:
-        return _literal_repr(value, where)
-    if isinstance(value, tuple) and len(value) == 1:
-        close = ",)"
-    flat = open_ + ", ".join(p + _format_value(v, 0, 0, w) for p, v, w in items) + close
-    if "\n" not in flat and len(_INDENT * depth) + used + len(flat) <= _LINE_WIDTH:
-        return flat
-    inner = _INDENT * (depth + 1)
-    if open_ in "[(" and not any(isinstance(v, (dict, list, tuple)) for _, v, _ in items):
-        rows = _pack_scalars([_literal_repr(v, w) + "," for _, v, w in items], len(inner))
-        body = "".join(f"{inner}{row}\n" for row in rows)
-    else:
-        body = "".join(f"{inner}{p}{_format_value(v, depth + 1, len(p), w)},\n"
-                       for p, v, w in items)
-    return f"{open_}\n{body}{_INDENT * depth}{close.lstrip(',')}"
-
-
-def _pack_scalars(texts: list[str], indent: int) -> list[str]:
-    """Greedily fill lines with the items of a long list of numbers or strings."""
-    rows: list[str] = []
-    for text in texts:
-        if rows and indent + len(rows[-1]) + 1 + len(text) <= _LINE_WIDTH:
-            rows[-1] += " " + text
-        else:
-            rows.append(text)
-    return rows
