@@ -140,3 +140,9 @@ def test_only_the_cli_imports_the_cli():
                    and any(layer(b) == 0 for b in targets))
     assert users == []
 
+
+
+def test_no_module_over_400_lines():
+    long = {name: n for name, path in module_names().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}

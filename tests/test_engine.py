@@ -19,7 +19,6 @@ from torch import nn
 from posemix.config import Config
 from posemix.engine import (
     CheckpointPolicy,
-    Runner,
     build_schedulers,
     find_resume_checkpoint,
     load_checkpoint,
@@ -31,6 +30,7 @@ from posemix.engine import (
     test as run_test,
 )
 from posemix.engine.checkpoint import rng_state, set_rng_state
+from posemix.engine.loops import EpochBasedTrainLoop
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 from posemix.evaluation.base import BaseMetric
@@ -191,14 +191,14 @@ class Interrupted(Exception):
 
 
 def interrupt_after(monkeypatch, epoch: int) -> None:
-    original = Runner._after_epoch
+    original = EpochBasedTrainLoop.after_epoch
 
     def after_epoch(self, state):
         original(self, state)
         if state.epoch == epoch:
             raise Interrupted
 
-    monkeypatch.setattr(Runner, "_after_epoch", after_epoch)
+    monkeypatch.setattr(EpochBasedTrainLoop, "after_epoch", after_epoch)
 
 
 # -- learning-rate schedules ----------------------------------------------------------------

@@ -106,7 +106,9 @@ METRICS = Registry("metric")
 SAMPLERS = Registry("sampler")
 OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("param_scheduler")
-REGISTRIES = (DATASETS, TRANSFORMS, CODECS, MODELS, METRICS, SAMPLERS, OPTIMIZERS, SCHEDULERS)
+HOOKS = Registry("hook")
+REGISTRIES = (DATASETS, TRANSFORMS, CODECS, MODELS, METRICS, SAMPLERS, OPTIMIZERS, SCHEDULERS,
+              HOOKS)
 
 
 def check_config_tree(node: Any, where: str = "config") -> None:

@@ -1,8 +1,9 @@
-"""Training engine: the train/test loops, checkpoints, lr schedules, optimizers,
+"""Training engine: the train/test loops, hooks, checkpoints, lr schedules, optimizers,
 distributed helpers and run logging.
 
 Importing this package registers the optimizers (Adam, AdamW, SGD) and the lr schedulers
-(LinearLR, MultiStepLR, CosineAnnealingLR) in ``posemix.registry``.
+(LinearLR, MultiStepLR, CosineAnnealingLR) and the built-in hooks (LoggerHook,
+CheckpointHook, ParamSchedulerHook, SyncBuffersHook, ...) in ``posemix.registry``.
 """
 
 from posemix.engine.checkpoint import (
@@ -11,9 +12,11 @@ from posemix.engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from posemix.engine.hooks import Hook
 from posemix.engine.logger import RunLogger, draw_curves
+from posemix.engine.loops import evaluate, parse_losses
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
-from posemix.engine.runner import Runner, evaluate, parse_losses, test, train
+from posemix.engine.runner import Runner, test, train
 from posemix.engine.schedulers import (
     CosineAnnealingLR,
     LinearLR,
@@ -24,7 +27,7 @@ from posemix.engine.schedulers import (
 )
 
 __all__ = [
-    "CheckpointPolicy", "CosineAnnealingLR", "LinearLR", "MultiStepLR", "OptimizerStep",
+    "CheckpointPolicy", "CosineAnnealingLR", "Hook", "LinearLR", "MultiStepLR", "OptimizerStep",
     "ParamScheduler", "RunLogger", "Runner", "build_optimizer", "build_schedulers",
     "draw_curves", "evaluate", "find_resume_checkpoint", "load_checkpoint", "parse_losses",
     "parse_optim_wrapper", "save_checkpoint", "scale_lr", "step_schedulers", "test", "train",

@@ -30,6 +30,8 @@ _COLORS = [(200, 90, 30), (40, 140, 40), (40, 40, 200), (160, 40, 160), (20, 150
 _MAX_CURVES = 8
 
 
+LOG_INTERVAL = 50  # iterations between log lines (default_hooks.logger.interval)
+
 def _tensorboard_writer(folder: Path) -> Any:
     """A SummaryWriter, or None when tensorboard is not installed."""
     try:
@@ -46,7 +48,7 @@ def _format_eta(seconds: float) -> str:
 class RunLogger:
     """Progress and metrics of one training (or test) run."""
 
-    def __init__(self, work_dir: str | Path | None, enabled: bool, interval: int = 50,
+    def __init__(self, work_dir: str | Path | None, enabled: bool, interval: int = LOG_INTERVAL,
                  max_epochs: int = 1, epoch_length: int = 1, start_iter: int = 0,
                  progress_bar: bool | None = None):
         self.enabled = enabled

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from posemix.config.validation import reject_unknown_keys
 from posemix.errors import ConfigError
 from posemix.registry import OPTIMIZERS
 
@@ -48,10 +49,7 @@ def parse_optim_wrapper(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], OptimSe
         raise ConfigError(f"optim_wrapper type '{type_}' is not supported; use one of "
                           f"{', '.join(_WRAPPER_TYPES)}")
     valid = _WRAPPER_KEYS | (_AMP_KEYS if type_ == "AmpOptimWrapper" else set())
-    unknown = sorted(set(cfg) - valid)
-    if unknown:
-        raise ConfigError(f"optim_wrapper ({type_}) has unknown key(s) {unknown}; "
-                          f"valid: {', '.join(sorted(valid))}")
+    reject_unknown_keys(cfg, valid, f"optim_wrapper ({type_})")
     if "optimizer" not in cfg:
         raise ConfigError("optim_wrapper needs an optimizer, e.g. "
                           "optimizer=dict(type='Adam', lr=5e-4)")
