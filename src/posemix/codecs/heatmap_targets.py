@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posemix.codecs.checks import COORD_LIMIT
+from posemix.codecs.arguments import COORD_LIMIT
 
 
 def _active_coords(keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from posemix.codecs.checks import (
+from posemix.codecs.arguments import (
     check_heatmaps,
     check_kernel_size,
     check_keypoints,

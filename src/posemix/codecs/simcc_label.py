@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from posemix.codecs.checks import (
+from posemix.codecs.arguments import (
     COORD_LIMIT,
     check_choice,
     check_keypoints,
