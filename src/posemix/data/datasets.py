@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from posemix.config.validation import positive_int
 from posemix.data.cache import cached_table
 from posemix.data.readers import read_aic, read_coco, read_detections, read_mpii
 from posemix.data.rng import sample_rng
@@ -94,10 +95,7 @@ class BaseCocoStyleDataset:
             raise ConfigError(f"{name} has test_mode=False while bbox_file is only supported "
                               "when test_mode=True (detections replace ground-truth boxes "
                               "for evaluation)")
-        if isinstance(sample_interval, bool) or not isinstance(sample_interval, int) \
-                or sample_interval < 1:
-            raise ConfigError(f"{name}: sample_interval must be a positive integer, "
-                              f"got {sample_interval!r}")
+        positive_int(sample_interval, f"{name}: sample_interval")
         self.data_mode = data_mode
         self.data_root = data_root
         self.ann_file = _join(data_root, str(ann_file)) if ann_file else ""

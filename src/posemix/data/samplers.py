@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from posemix.config.validation import positive_int
 from posemix.errors import ConfigError
 from posemix.registry import SAMPLERS
 
@@ -96,9 +97,7 @@ class MultiSourceSampler(_EpochSampler):
         if lens is None:
             raise ConfigError("MultiSourceSampler needs a CombinedDataset (with one length per "
                               f"source), got {type(dataset).__name__}")
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ConfigError(f"MultiSourceSampler: batch_size must be a positive integer, "
-                              f"got {batch_size!r}")
+        positive_int(batch_size, "MultiSourceSampler: batch_size")
         if len(source_ratio) != len(lens):
             raise ConfigError(f"MultiSourceSampler: source_ratio has {len(source_ratio)} values "
                               f"for {len(lens)} sources")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from posemix.config.validation import reject_unknown_keys
+from posemix.config.validation import positive_int, reject_unknown_keys
 from posemix.errors import ConfigError
 from posemix.registry import OPTIMIZERS
 
@@ -110,10 +110,7 @@ def scale_lr(optimizer: torch.optim.Optimizer, auto_scale_lr: Mapping[str, Any] 
     ``total_batch_size / base_batch_size``. Returns the factor, or None when not enabled."""
     if not auto_scale_lr or not auto_scale_lr.get("enable", False):
         return None
-    base = auto_scale_lr.get("base_batch_size")
-    if not isinstance(base, int) or base <= 0:
-        raise ConfigError(f"auto_scale_lr.base_batch_size must be a positive integer, "
-                          f"got {base!r}")
+    base = positive_int(auto_scale_lr.get("base_batch_size"), "auto_scale_lr.base_batch_size")
     factor = total_batch_size / base
     for group in optimizer.param_groups:
         group["lr"] = group["lr"] * factor

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from posemix.config.validation import reject_unknown_keys
 from posemix.errors import CheckpointError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -83,10 +84,8 @@ def split_init_cfg(init_cfg: InitCfg, default: InitCfg) -> tuple[list[Mapping[st
         kind = entry.get("type") if isinstance(entry, Mapping) else None
         if kind not in _INIT_KEYS:
             raise ConfigError(f"unknown init_cfg type {kind!r}; known: {', '.join(_INIT_KEYS)}")
-        unknown = sorted(set(entry) - _INIT_KEYS[kind] - {"type"})
-        if unknown:
-            raise ConfigError(f"init_cfg type '{kind}' has unknown key(s) {unknown}; valid: "
-                              f"{', '.join(sorted(_INIT_KEYS[kind]))}")
+        reject_unknown_keys({k: v for k, v in entry.items() if k != "type"}, _INIT_KEYS[kind],
+                            f"init_cfg type '{kind}'")
         if kind == "Pretrained":
             if "checkpoint" not in entry:
                 raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' path or URL")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from posemix.config.validation import reject_unknown_keys
 from posemix.errors import ConfigError, PosemixError
 from posemix.models.data_preprocessor import PoseDataPreprocessor
 from posemix.models.heads.heatmap_head import flip_heatmaps
@@ -30,10 +31,7 @@ _META_KEYS = ("input_size", "input_center", "input_scale")
 
 def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> dict[str, Any]:
     cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - valid)
-    if unknown:
-        raise ConfigError(f"TopdownPoseEstimator {what} has unknown key(s) {unknown}; valid: "
-                          f"{', '.join(sorted(valid))}")
+    reject_unknown_keys(cfg, valid, f"TopdownPoseEstimator {what}")
     return cfg
 
 
