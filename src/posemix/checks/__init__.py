@@ -24,7 +24,7 @@ from posemix.checks.coverage import MIN_FRACTION, coverage, coverage_findings
 from posemix.checks.findings import CheckResults, Finding
 from posemix.checks.geometry import DEFAULT_THRESHOLD, geometry_checks
 from posemix.checks.static import cross_source_checks, static_checks
-from posemix.data.sources import source_views
+from posemix.data.sources import is_combined, source_views
 from posemix.errors import PosemixError
 
 
@@ -59,8 +59,7 @@ def run_checks(dataset: Any, threshold: float | None = None,
 def refuse_mapping_errors(dataset: Any, force: bool = False) -> None:
     """``posemix train``'s gate: raise on the checks' errors about a dataset with mappings
     (a warning instead with ``force``)."""
-    checkable = hasattr(dataset, "schema") and hasattr(dataset, "table") or hasattr(
-        dataset, "tables")
+    checkable = hasattr(dataset, "schema") and hasattr(dataset, "table") or is_combined(dataset)
     errors = [f for f in run_checks(dataset) if f.level == "error"] if checkable else []
     if not errors:
         return

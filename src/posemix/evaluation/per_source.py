@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from posemix.data.sources import source_views
 from posemix.errors import ConfigError
 from posemix.evaluation.coco_gt import is_coco_layout, write_coco_gt
 from posemix.keypoints import KeypointSchema, mapping_by_name
@@ -65,13 +66,6 @@ def output_schema(model_schema: KeypointSchema,
         links=tuple(link for link in model_schema.links if set(link) <= set(names)),
         joint_weights=model_schema.joint_weights[idx], sigmas=model_schema.sigmas[idx],
         source=f"{model_schema.source} (output_keypoint_indices)")
-
-
-def _sources(dataset: Any) -> list[tuple[str, Any]]:
-    """(name, sub-dataset) for a CombinedDataset, or the dataset itself."""
-    if hasattr(dataset, "datasets") and hasattr(dataset, "source_names"):
-        return list(zip(dataset.source_names, dataset.datasets, strict=True))
-    return [(dataset.schema.name, dataset)]
 
 
 class PerSourceEvaluator:
@@ -125,9 +119,10 @@ def build_evaluator(evaluator_cfg: Any, dataset: Any, model_schema: KeypointSche
     cfgs = evaluator_cfg if isinstance(evaluator_cfg, (list, tuple)) else [evaluator_cfg]
     workspace = tempfile.TemporaryDirectory(prefix="posemix-gt-")
     outputs = output_schema(model_schema, output_keypoint_indices)
-    sources = _sources(dataset)
+    sources = source_views(dataset)
     evaluations = []
-    for name, sub in sources:
+    for view in sources:
+        name, sub = view.name, view.dataset
         label = f"evaluation of source '{name}'"
         # A source converted to the combined layout is scored in its own layout again.
         index = output_indices_for(sub.schema, outputs, label)
