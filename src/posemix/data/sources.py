@@ -27,7 +27,7 @@ class SourceView:
     index: int
     dataset: Any  # the source's own dataset: its schema, table (source layout), img_prefix
     mapping: KeypointMapping  # source layout -> the dataset's layout
-    table: InstanceTable  # converted to the dataset's layout
+    table: InstanceTable | None  # in the dataset's layout (None: a dataset without a table)
     indices: range  # the dataset indices whose samples come from this source
     factor: float = 1.0
 
@@ -63,5 +63,5 @@ def source_views(dataset: Any) -> list[SourceView]:
                                   factor))
         return out
     mapping = identity_mapping(dataset.schema, dataset.schema, source_label(dataset))
-    return [SourceView(dataset.schema.name, 0, dataset, mapping, dataset.table,
-                       range(len(dataset)))]
+    return [SourceView(dataset.schema.name, 0, dataset, mapping,
+                       getattr(dataset, "table", None), range(len(dataset)))]
