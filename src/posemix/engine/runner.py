@@ -615,7 +615,7 @@ class Runner:
         if cfg.get("sync_bn") and self.ctx.distributed:
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         self._prepare_model(module)
-        optimizer = build_optimizer(module, optimizer_cfg)
+        optimizer = build_optimizer(module, optimizer_cfg, settings.paramwise)
         factor = scale_lr(optimizer, cfg.get("auto_scale_lr"),
                           self.ctx.world_size * train.batch_size)
         schedulers = build_schedulers(cfg.get("param_scheduler"), optimizer, len(train.loader),
