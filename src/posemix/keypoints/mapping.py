@@ -14,8 +14,14 @@ import numpy as np
 
 from posemix.errors import MappingError
 from posemix.keypoints.schema import KeypointSchema
-from posemix.keypoints.vocabulary import RANK, MatchKind, normalize_aliases, read_schema_names
 from posemix.keypoints.spelling import side
+from posemix.keypoints.vocabulary import (
+    RANK,
+    MatchKind,
+    NameMatch,
+    normalize_aliases,
+    read_schema_names,
+)
 
 
 @dataclass(frozen=True)
@@ -178,35 +184,51 @@ class KeypointMapping:
         return out_k, out_v
 
 
+def match_by_name(source: KeypointSchema, target: KeypointSchema,
+                  aliases: Mapping[str, str] | None = None
+                  ) -> tuple[list[NameMatch], dict[str, list[str]], dict[int, tuple[int, str]]]:
+    """How ``source``'s names are read, the canonical names several of them share, and
+    ``{source index: (target index, match kind)}`` for the others that the target has.
+
+    ``aliases`` (the user's) and the target's own (a union built with aliases) are read on
+    the source's names; the user's win.
+    """
+    target_names, _ = read_schema_names(target.keypoints, target.name)
+    targets: dict[str, tuple[int, MatchKind]] = {}
+    for t, m in enumerate(target_names):
+        targets.setdefault(m.canonical, (t, m.kind))
+    merged = {**target.aliases, **(aliases or {})}
+    source_names, clashes = read_schema_names(source.keypoints, source.name, merged)
+    matches = {}
+    for s, m in enumerate(source_names):
+        if m.canonical in targets and m.canonical not in clashes:
+            t, tkind = targets[m.canonical]
+            kind = m.kind if RANK[m.kind] >= RANK[tkind] else tkind
+            matches[s] = (t, "exact" if kind == "unknown" else kind)
+    return source_names, clashes, matches
+
+
 def mapping_by_name(source: KeypointSchema, target: KeypointSchema, label: str = "mapping",
                     aliases: Mapping[str, str] | None = None) -> KeypointMapping:
     """Map every source keypoint to the target keypoint of the same canonical name.
 
-    ``aliases`` (the user's, ``{'Hand': 'wrist'}``) and the target's own (a union built
-    with aliases) are read on the source's names; the user's win. Alias
-    and guessed matches are kept, marked on their entries, and guesses are listed in the
-    mapping's warnings for the user to confirm.
+    Names are read as :func:`match_by_name` says. Alias and guessed matches are kept,
+    marked on their entries, and guesses are listed in the mapping's warnings for the user
+    to confirm. Source keypoints that share a canonical name are refused.
     """
-    targets: dict[str, tuple[int, MatchKind]] = {}
-    target_names, _ = read_schema_names(target.keypoints, target.name)
-    for t, m in enumerate(target_names):
-        targets.setdefault(m.canonical, (t, m.kind))
-    aliases = {**target.aliases, **(aliases or {})}
-    source_names, clashes = read_schema_names(source.keypoints, source.name, aliases)
+    source_names, clashes, matches = match_by_name(source, target, aliases)
     if clashes:
         parts = "; ".join(f"{names} all mean '{canon}'" for canon, names in clashes.items())
         raise MappingError(f"{label}: keypoints of '{source.name}' cannot be told apart by "
                            f"name: {parts}; write the mapping pairs, or give aliases")
     entries, notes = [], []
-    for s, m in enumerate(source_names):
-        if m.canonical not in targets:
-            continue
-        t, tkind = targets[m.canonical]
-        match = m.kind if RANK[m.kind] >= RANK[tkind] else tkind
-        entries.append(MappingEntry((s,), t, "exact" if match == "unknown" else match))
+    for s, (t, match) in matches.items():
+        entries.append(MappingEntry((s,), t, match))
         if match == "guess":
-            notes.append(f"{label}: '{m.name}' ({source.name}) -> '{target.keypoints[t]}' "
-                         f"({target.name}) is a guess by name; confirm it or write the pair")
+            notes.append(f"{label}: '{source.keypoints[s]}' ({source.name}) -> "
+                         f"'{target.keypoints[t]}' ({target.name}) is a guess by name; "
+                         f"confirm it or write the pair")
+    merged = {**target.aliases, **(aliases or {})}
     return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
                            source, target, notes, by_name=True,
-                           aliases=normalize_aliases(aliases))
+                           aliases=normalize_aliases(merged))

@@ -212,7 +212,7 @@ def read_name(name: str, schema_name: str = "",
     entry = _LOOKUP.get((spelled.part, bool(spelled.side)))
     if entry is not None:
         return NameMatch(name, Spelling(spelled.side, entry.means).name, entry.kind, entry.why)
-    if spelled.side and (finger := _finger(spelled.part)) is not None:
+    if (finger := _finger(spelled.part)) is not None:  # hand-only sets name no side
         return NameMatch(name, Spelling(spelled.side, finger[0]).name, finger[1])
     return NameMatch(name, spelled.name, "exact" if is_known(spelled) else "unknown")
 
