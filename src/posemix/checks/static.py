@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from posemix.checks import Finding
 from posemix.errors import MappingError
 from posemix.keypoints import KeypointConverter, KeypointMapping, KeypointSchema, canonical
-from posemix.keypoints.vocabulary import read_schema_names
 from posemix.keypoints.naming_report import unmapped_warning
+from posemix.keypoints.vocabulary import read_schema_names
 
 PAIRS_ADVICE = ("fix what the message names: pairs are (source index, target index) into the "
                 "two schemas, num_keypoints is the combined schema's size; mapping='by_name' "
@@ -30,10 +30,11 @@ def check_mapping(source: KeypointSchema, target: KeypointSchema, mapping: Seque
                   ) -> tuple[KeypointMapping | None, list[Finding]]:
     """Bind a ``KeypointConverter(num_keypoints, mapping)`` from ``source`` to ``target``.
 
-    ``mapping`` is MMPose's pair list or ``'by_name'`` (with the user's ``aliases``). Returns the mapping and its
-    findings, or ``(None, [error])`` when the converter refuses it (every check it makes:
-    pair syntax, indices in range, one source per target, ``num_keypoints`` equal to the
-    target's size, left/right consistency); the error's message is the refusal.
+    ``mapping`` is MMPose's pair list or ``'by_name'`` (with the user's ``aliases``).
+    Returns the mapping and its findings, or ``(None, [error])`` when the converter
+    refuses it (every check it makes: pair syntax, indices in range, one source per
+    target, ``num_keypoints`` equal to the target's size, left/right consistency); the
+    error's message is the refusal.
     """
     try:
         built = KeypointConverter(num_keypoints, mapping, aliases).bind(source, target, label)

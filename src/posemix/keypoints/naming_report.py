@@ -125,8 +125,8 @@ def format_names(schema: KeypointSchema, rows: list[NameRow],
         out.append(f"\nby_name maps {mapped} of {len(rows)} keypoints to '{target.name}' "
                    f"({target.num_keypoints} keypoints)")
         if len(rows) - mapped > UNMAPPED_LIMIT * len(rows):
-            out.append(f"warning: more than a third of the keypoints are unmapped; unknown "
-                       f"names are most likely a naming problem (see below)")
+            out.append("warning: more than a third of the keypoints are unmapped; unknown "
+                       "names are most likely a naming problem (see below)")
     if flagged:
         out.append("\nunmapped:" if target is not None else "\nnot read:")
         for r in flagged:
