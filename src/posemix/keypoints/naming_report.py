@@ -49,7 +49,11 @@ def _why_unmapped(canon: str, kind: MatchKind, target: KeypointSchema,
     for partner, why in distinct_from(canon):
         if partner in target_canon:
             return f"'{canon}' is not '{partner}' ({why})"
-    return f"'{target.name}' has no '{canon}'"
+    return _lacks(target, canon)
+
+
+def _lacks(target: KeypointSchema | None, canon: str) -> str:
+    return f"'{target.name}' has no '{canon}'" if target is not None else ""
 
 
 def name_rows(schema: KeypointSchema, target: KeypointSchema | None = None,
@@ -70,6 +74,8 @@ def name_rows(schema: KeypointSchema, target: KeypointSchema | None = None,
         elif target is not None:
             row.reason = _why_unmapped(m.canonical, m.kind, target, target_canon, clashes)
             row.closest = [n for n in closest_names(m.name) if n != m.canonical]
+            if row.reason == _lacks(target, m.canonical):  # a known point: itself is closest
+                row.closest = []
         elif m.kind == "unknown" or m.canonical in clashes:
             row.reason = ("not a vocabulary name" if m.kind == "unknown" else
                           f"{clashes[m.canonical]} all mean '{m.canonical}'")
@@ -78,25 +84,30 @@ def name_rows(schema: KeypointSchema, target: KeypointSchema | None = None,
     return rows
 
 
-def unmapped_warning(mapping: KeypointMapping) -> str | None:
-    """A sentence when a mapping by name leaves more than a third of the source unmapped."""
-    src, tgt = mapping.source_schema, mapping.target_schema
-    dropped = mapping.dropped_sources
-    if not mapping.by_name or src is None or tgt is None or \
-            len(dropped) <= UNMAPPED_LIMIT * src.num_keypoints:
+def unmapped_text(rows: list[NameRow], source: str, target: str) -> str | None:
+    """A sentence when by_name leaves more than a third of ``rows`` unmapped, saying how
+    many of them have names the vocabulary does not know (and their closest names)."""
+    dropped = [r for r in rows if r.target is None]
+    if len(dropped) <= UNMAPPED_LIMIT * len(rows):
         return None
-    rows = name_rows(src, tgt, mapping.aliases)
-    unknown = [r for r in rows if r.target is None and r.kind == "unknown"]
-    text = (f"by_name leaves {len(dropped)} of {src.num_keypoints} keypoints of "
-            f"'{src.name}' unmapped in '{tgt.name}'")
-    if unknown:
-        shown = "; ".join(f"'{r.name}' (closest: {', '.join(r.closest) or 'none'})"
-                          for r in unknown[:8])
-        more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
-        text += f"; {len(unknown)} of them have names the vocabulary does not know: {shown}{more}"
-    else:
-        text += "; all of them are known points that the target lacks"
-    return text
+    unknown = [r for r in dropped if r.kind == "unknown"]
+    text = (f"by_name leaves {len(dropped)} of {len(rows)} keypoints of '{source}' unmapped "
+            f"in '{target}'")
+    if not unknown:
+        return text + "; all of them are known points that the target lacks"
+    shown = "; ".join(f"'{r.name}' (closest: {', '.join(r.closest) or 'none'})"
+                      for r in unknown[:8])
+    more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+    return (text + f"; {len(unknown)} of them have names the vocabulary does not know "
+            f"(most likely a naming problem): {shown}{more}")
+
+
+def unmapped_warning(mapping: KeypointMapping) -> str | None:
+    """:func:`unmapped_text` for a mapping made by name (None for index pairs)."""
+    src, tgt = mapping.source_schema, mapping.target_schema
+    if not mapping.by_name or src is None or tgt is None:
+        return None
+    return unmapped_text(name_rows(src, tgt, mapping.aliases), src.name, tgt.name)
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -124,15 +135,20 @@ def format_names(schema: KeypointSchema, rows: list[NameRow],
         mapped = sum(r.target is not None for r in rows)
         out.append(f"\nby_name maps {mapped} of {len(rows)} keypoints to '{target.name}' "
                    f"({target.num_keypoints} keypoints)")
-        if len(rows) - mapped > UNMAPPED_LIMIT * len(rows):
-            out.append("warning: more than a third of the keypoints are unmapped; unknown "
-                       "names are most likely a naming problem (see below)")
-    if flagged:
+        warning = unmapped_text(rows, schema.name, target.name)
+        if warning:
+            out.append(f"warning: {warning}")
+    lacking = [r for r in flagged if r.reason == _lacks(target, r.canonical)]
+    if len(flagged) > len(lacking):
         out.append("\nunmapped:" if target is not None else "\nnot read:")
         for r in flagged:
-            near = (f"; closest vocabulary names: {', '.join(r.closest)}" if r.closest
-                    else "; no close vocabulary name")
-            out.append(f"- {r.name}: {r.reason}{near}")
+            if r not in lacking:
+                near = (f"; closest vocabulary names: {', '.join(r.closest)}" if r.closest
+                        else "; no close vocabulary name")
+                out.append(f"- {r.name}: {r.reason}{near}")
+    if lacking:
+        out.append(f"\nknown points that '{target.name}' lacks ({len(lacking)}): "
+                   + ", ".join(r.name for r in lacking))
     guesses = [r for r in rows if r.kind == "guess"]
     if guesses:
         out.append("\nguesses to confirm: " + "; ".join(
