@@ -73,9 +73,8 @@ def name_rows(schema: KeypointSchema, target: KeypointSchema | None = None,
             row.target = target.keypoints[matches[i][0]]
         elif target is not None:
             row.reason = _why_unmapped(m.canonical, m.kind, target, target_canon, clashes)
-            row.closest = [n for n in closest_names(m.name) if n != m.canonical]
-            if row.reason == _lacks(target, m.canonical):  # a known point: itself is closest
-                row.closest = []
+            if m.kind == "unknown" or m.canonical in clashes:  # a known point is its own
+                row.closest = [n for n in closest_names(m.name) if n != m.canonical]
         elif m.kind == "unknown" or m.canonical in clashes:
             row.reason = ("not a vocabulary name" if m.kind == "unknown" else
                           f"{clashes[m.canonical]} all mean '{m.canonical}'")
@@ -144,7 +143,7 @@ def format_names(schema: KeypointSchema, rows: list[NameRow],
         for r in flagged:
             if r not in lacking:
                 near = (f"; closest vocabulary names: {', '.join(r.closest)}" if r.closest
-                        else "; no close vocabulary name")
+                        else "; no close vocabulary name" if r.kind == "unknown" else "")
                 out.append(f"- {r.name}: {r.reason}{near}")
     if lacking:
         out.append(f"\nknown points that '{target.name}' lacks ({len(lacking)}): "
