@@ -12,7 +12,8 @@ The decisions (the README's names section shows the same table, made by
 :func:`synonym_table`):
 
 * **Head.** ``head_top`` is the crown: AIC 'Head top', MPII/PoseTrack 'head_top',
-  CrowdPose 'top_head', and Halpe's 'head' (MMPose maps every head-top keypoint to it).
+  CrowdPose 'top_head' (its annotation files: 'head'), and Halpe's 'head' (MMPose maps
+  every head-top keypoint to it).
   A bare ``head`` is the head's centre in most sets (Human3.6M, SMPL, Kinect) and matches
   only another bare ``head``. JHMDB's 'head' is the face centre: it becomes ``face``.
 * **Neck.** ``neck`` is the base of the neck between the shoulders (AIC, CrowdPose,
@@ -150,6 +151,7 @@ MIDLINE_POINTS = frozenset("""
 SCHEMA_ALIASES: dict[tuple[str, str], str] = {
     ("halpe", "head"): "head_top",
     ("halpe26", "head"): "head_top",
+    ("crowdpose", "head"): "head_top",  # CrowdPose's annotation files (MMPose: 'top_head')
     ("jhmdb", "head"): "face",
 }
 
@@ -279,10 +281,20 @@ def distinct_from(canon: str) -> list[tuple[str, str]]:
 
 def synonym_table() -> str:
     """The synonym decisions as a Markdown table (the README shows it)."""
-    rows = ["| name (any spelling) | kind | point | why |", "|---|---|---|---|"]
+    rows = ["| names (any spelling) | kind | point | why |", "|---|---|---|---|"]
+    groups: dict[tuple, list[str]] = {}
     for s in SYNONYMS:
-        where = "left_/right_" if s.sided else ""
-        rows.append(f"| `{where}{s.name}` | {s.kind} | `{where}{s.means}` | {s.why} |")
+        groups.setdefault((s.kind, s.means, s.sided, s.why), []).append(s.name)
+    for (kind, means, sided, why), names in groups.items():
+        where = "left_/right_" if sided else ""
+        spelled = ", ".join(f"`{where}{n}`" for n in names)
+        rows.append(f"| {spelled} | {kind} | `{where}{means}` | {why} |")
+    for (schema, name), means in SCHEMA_ALIASES.items():
+        rows.append(f"| `{name}` of {schema} | alias | `{means}` | by schema |")
+    rows.append("| `index[_finger]N`, `little[_finger]N`, `pinkyN`, `middleN`, `ringN`; "
+                "`THUMB_CMC/MCP/IP/TIP`, `INDEX_FINGER_MCP/PIP/DIP/TIP`, ... | alias | "
+                "`forefingerN`, `pinky_fingerN`, `middle_fingerN`, `ring_fingerN`, `thumbN` "
+                "| COCO-WholeBody's numbered finger joints (1 = the joint nearest the wrist) |")
     return "\n".join(rows)
 
 
