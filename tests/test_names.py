@@ -332,7 +332,7 @@ def test_round_trip_of_a_relabelled_coco_file(convention, fixtures_dir):
     assert list(np.flatnonzero(got.defined)) == sorted(mapped)
 
 
-# -- 4. user aliases --------------------------------------------------------------------------------
+# -- 4. user aliases --------------------------------------------------------------------
 def test_user_aliases_in_the_converter():
     kinect = schema_of("kinect", ["Neck", "HandLeft", "HandRight", "Chin"])
     with pytest.raises(MappingError, match="aliases must map names to names"):
@@ -407,3 +407,48 @@ def test_the_mapping_checks_warn_when_a_third_is_unmapped():
     assert "posemix names" in found[0].advice
     _, fine = check_mapping(schema_of("op", OPENPOSE_BODY_25), load_schema("coco"), "by_name")
     assert not [f for f in fine if f.code == "names-unmapped"]  # 17 of 25 mapped
+
+
+def relabelled_coco(rename: dict[str, str], name: str) -> KeypointSchema:
+    """COCO's schema with some keypoints renamed (swaps and links follow)."""
+    coco = load_schema("coco")
+    names = [rename.get(k, k) for k in coco.keypoints]
+    full = dict(zip(coco.keypoints, names, strict=True))
+    return dataclasses.replace(coco, name=name, keypoints=tuple(names),
+                               swaps=tuple(full[s] if s else "" for s in coco.swaps),
+                               links=tuple((full[a], full[b]) for a, b in coco.links))
+
+
+def test_user_aliases_show_in_inspect_and_the_report(fixtures_dir, tmp_path):
+    from posemix.inspection import format_summary, summarize
+    from posemix.report import write_report
+
+    depth = relabelled_coco({"left_wrist": "HandLeft", "right_wrist": "HandRight"}, "depth")
+    dataset = CombinedDataset(metainfo=load_schema("coco"), test_mode=True, datasets=[dict(
+        type="CocoDataset", data_root=str(fixtures_dir / "coco"), ann_file="test_coco.json",
+        test_mode=True, metainfo=depth,
+        pipeline=[dict(type="KeypointConverter", mapping="by_name",
+                       aliases={"Hand": "wrist"})])])
+    summary = summarize(dataset)
+    rows = {m["target"]: m for m in summary["sources"][0]["mapping_names"]}
+    assert rows["left_wrist"] == {"source": ["HandLeft"], "target": "left_wrist",
+                                  "match": "user alias"}
+    assert rows["nose"]["match"] == "exact"
+    assert "HandLeft        left_wrist      USER ALIAS" in format_summary(summary)
+    page = write_report(dataset, tmp_path / "report").read_text()
+    assert '<td class="user-alias" title="user alias">HandLeft</td>' in page
+
+
+def test_names_reads_a_metainfo_file(tmp_path, capsys):
+    from posemix.keypoints import write_metainfo_file
+
+    path = tmp_path / "openpose.py"
+    write_metainfo_file(relabelled_coco({"left_shoulder": "LShoulder", "nose": "Nose",
+                                         "right_ear": "Rear"}, "openpose"), path)
+    assert main(["names", str(path), "--to", "coco"]) == 0
+    out = capsys.readouterr().out
+    assert "1   left_eye        left_eye        exact    left_eye" in out
+    assert "5   LShoulder       left_shoulder   exact    left_shoulder" in out
+    assert "4   Rear            rear            unknown  -" in out
+    assert "- Rear: 'rear' is not a vocabulary name" in out
+    assert "closest vocabulary names: " in out and "right_ear" in out.split("- Rear:")[1]
