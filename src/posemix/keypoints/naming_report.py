@@ -7,9 +7,11 @@ read how, and for each unmapped one why and which vocabulary names are closest.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from posemix.keypoints.loading import load_schema
 from posemix.keypoints.mapping import KeypointMapping, match_by_name
 from posemix.keypoints.schema import KeypointSchema
 from posemix.keypoints.vocabulary import (
@@ -162,10 +164,6 @@ def format_names(schema: KeypointSchema, rows: list[NameRow],
 def names_command(schema: str, target: str | None = None, aliases: Mapping[str, str] | None = None,
                   as_json: bool = False) -> str:
     """What ``posemix names SCHEMA [--to TARGET] [--alias A=B] [--json]`` prints."""
-    import json
-
-    from posemix.keypoints.loading import load_schema
-
     source = load_schema(schema)
     goal = None if target is None else load_schema(target)
     rows = name_rows(source, goal, aliases)

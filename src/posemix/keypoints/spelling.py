@@ -28,7 +28,7 @@ _SIDE_WORDS = {"left": "left", "l": "left", "right": "right", "r": "right"}
 PART_WORDS = frozenset("""
     eye ear nose shoulder elbow wrist hip knee ankle heel toe bigtoe smalltoe foot hand
     thumb index pinky finger forefinger collar clavicle mouth lip cheek brow eyebrow
-    temple hand_tip hip_joint thigh shin calf arm forearm leg palm
+    temple thigh shin calf arm forearm palm
 """.split())
 # Words that look like a side glued to a part but are words of their own.
 WHOLE_WORDS = frozenset({"rear", "lip", "leg", "rump", "rib", "ring", "lid", "lobe"})
