@@ -28,7 +28,7 @@ from name_lists import (
 from posemix.checks.static import check_mapping
 from posemix.cli import main
 from posemix.data.combined import CombinedDataset
-from posemix.errors import MappingError
+from posemix.errors import MappingError, MetainfoError
 from posemix.keypoints import KeypointConverter, KeypointSchema, load_schema, mapping_by_name
 from posemix.keypoints.naming_report import name_rows
 from posemix.keypoints.spelling import side
@@ -240,6 +240,8 @@ def test_user_aliases_in_a_union_reach_the_mappings_into_it():
         warnings.simplefilter("ignore")
         union = load_schema(dict(union_of=["coco", kinect], aliases={"Hand": "wrist"}))
     assert union.keypoints == load_schema("coco").keypoints  # Kinect adds nothing new
+    with pytest.raises(MetainfoError, match="aliases must map names to names"):
+        load_schema(dict(union_of=["coco", kinect], aliases={"Hand": 3}))
     mapping = KeypointConverter(mapping="by_name").bind(kinect, union, "kinect")
     assert as_names(mapping) == {"ShoulderLeft": "left_shoulder",
                                  "ShoulderRight": "right_shoulder",
@@ -269,6 +271,10 @@ def test_names_prints_kinds_targets_reasons_and_user_aliases(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2   head            face            alias  -" in out
     assert main(["names", "mpii", "--alias", "oops"]) == 2
+    assert main(["names", "mpii", "--to", "coco", "--alias", "wrist=wrsit"]) == 0
+    out = capsys.readouterr().out
+    assert ("- left_wrist: the user alias reads it as 'left_wrsit', which is not a vocabulary "
+            "name; closest vocabulary names: left_wrist") in out
 
 
 def test_unknown_names_are_explained_with_the_closest_vocabulary_names(capsys):

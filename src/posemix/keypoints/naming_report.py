@@ -14,10 +14,13 @@ from dataclasses import asdict, dataclass, field
 from posemix.keypoints.loading import load_schema
 from posemix.keypoints.mapping import KeypointMapping, match_by_name
 from posemix.keypoints.schema import KeypointSchema
+from posemix.keypoints.spelling import spell
 from posemix.keypoints.vocabulary import (
     MatchKind,
+    NameMatch,
     closest_names,
     distinct_from,
+    is_known,
     read_schema_names,
 )
 
@@ -41,17 +44,27 @@ class NameRow:
         return asdict(self)
 
 
-def _why_unmapped(canon: str, kind: MatchKind, target: KeypointSchema,
-                  target_canon: set[str], clashes: dict[str, list[str]]) -> str:
-    if canon in clashes:
-        return (f"{clashes[canon]} all mean '{canon}': by_name cannot tell them apart "
-                f"(give aliases)")
-    if kind == "unknown":
-        return f"'{canon}' is not a vocabulary name (give an alias if it is a known point)"
-    for partner, why in distinct_from(canon):
+def _unclear(m: NameMatch, clashes: dict[str, list[str]]) -> str:
+    """Why a name cannot be read as a vocabulary point ('' when it can)."""
+    if m.canonical in clashes:
+        return (f"{clashes[m.canonical]} all mean '{m.canonical}': by_name cannot tell them "
+                f"apart (give aliases)")
+    if m.kind == "unknown":
+        return f"'{m.canonical}' is not a vocabulary name (give an alias if it is a known point)"
+    if m.kind == "user alias" and not is_known(spell(m.canonical)):
+        return f"the user alias reads it as '{m.canonical}', which is not a vocabulary name"
+    return ""
+
+
+def _why_unmapped(m: NameMatch, target: KeypointSchema, target_canon: set[str],
+                  clashes: dict[str, list[str]]) -> str:
+    unclear = _unclear(m, clashes)
+    if unclear:
+        return unclear
+    for partner, why in distinct_from(m.canonical):
         if partner in target_canon:
-            return f"'{canon}' is not '{partner}' ({why})"
-    return _lacks(target, canon)
+            return f"'{m.canonical}' is not '{partner}' ({why})"
+    return _lacks(target, m.canonical)
 
 
 def _lacks(target: KeypointSchema | None, canon: str) -> str:
@@ -71,16 +84,15 @@ def name_rows(schema: KeypointSchema, target: KeypointSchema | None = None,
     rows = []
     for i, m in enumerate(read):
         row = NameRow(i, m.name, m.canonical, m.kind, m.note)
+        unclear = _unclear(m, clashes)
         if target is not None and i in matches:
             row.target = target.keypoints[matches[i][0]]
         elif target is not None:
-            row.reason = _why_unmapped(m.canonical, m.kind, target, target_canon, clashes)
-            if m.kind == "unknown" or m.canonical in clashes:  # a known point is its own
-                row.closest = [n for n in closest_names(m.name) if n != m.canonical]
-        elif m.kind == "unknown" or m.canonical in clashes:
-            row.reason = ("not a vocabulary name" if m.kind == "unknown" else
-                          f"{clashes[m.canonical]} all mean '{m.canonical}'")
-            row.closest = closest_names(m.name)
+            row.reason = _why_unmapped(m, target, target_canon, clashes)
+        else:
+            row.reason = unclear
+        if row.reason and unclear:  # a known point is its own closest name
+            row.closest = [n for n in closest_names(m.canonical) if n != m.canonical]
         rows.append(row)
     return rows
 
