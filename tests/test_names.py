@@ -255,6 +255,8 @@ def test_names_on_every_builtin_schema_knows_every_name(capsys):
     for name in builtin_schema_names():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            assert main(["names", name]) == 0
+            assert "not read:" not in capsys.readouterr().out  # every name is read
             assert main(["names", name, "--to", "coco", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)["keypoints"]
         assert rows and all(r["kind"] != "unknown" for r in rows), name
