@@ -1,4 +1,4 @@
-"""The ``posemix`` command: train, test, infer, browse, inspect, union, demo, demo-data.
+"""The ``posemix`` command: train, test, infer, browse, inspect, union, names, demo, demo-data.
 
 User errors (bad files, configs, mappings) print one clear message and exit with
 status 2; only bugs show a traceback.
@@ -91,6 +91,19 @@ def cmd_union(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_names(args: argparse.Namespace) -> int:
+    from posemix.keypoints.naming_report import names_command
+
+    aliases = {}
+    for item in args.alias or []:
+        name, sep, canon = item.partition("=")
+        if not sep or not name or not canon:
+            raise PosemixError(f"--alias takes NAME=CANONICAL (e.g. Hand=wrist), got '{item}'")
+        aliases[name] = canon
+    print(names_command(args.schema, args.to, aliases, args.json))
+    return 0
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     from posemix.engine import test
 
@@ -143,6 +156,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="dataset_name of the result (default: names joined by _)")
     p.add_argument("-o", "--output", required=True, help="the metainfo file to write")
     p.set_defaults(func=cmd_union)
+
+    p = sub.add_parser("names", help="show how posemix reads a schema's keypoint names, and "
+                                     "what mapping='by_name' maps them to")
+    p.add_argument("schema", help="a built-in name (coco, aic, ...) or a metainfo file")
+    p.add_argument("--to", metavar="TARGET", help="the target schema of mapping='by_name'")
+    p.add_argument("--alias", nargs="+", metavar="NAME=CANONICAL",
+                   help="user aliases, as KeypointConverter(aliases=...) takes them")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_names)
 
     from posemix.browse import add_browse_parser
     from posemix.demo import add_demo_data_parser
