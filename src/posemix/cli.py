@@ -44,11 +44,12 @@ def build_split_dataset(cfg: Any, split: str) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from posemix.inspection import format_summary, summarize
+    from posemix.inspection import composing_sampler, format_summary, summarize
 
     cfg = load_config(args.config, args.cfg_options)
     dataset = build_split_dataset(cfg, args.split)
-    summary = summarize(dataset, dump=args.dump)
+    sampler = composing_sampler(cfg.get(f"{args.split}_dataloader"), dataset)
+    summary = summarize(dataset, dump=args.dump, sampler=sampler)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
     if args.report:
         from posemix.report import write_report
