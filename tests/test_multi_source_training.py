@@ -12,7 +12,7 @@ import torch
 from posemix import engine
 from posemix.config import Config, packaged_configs_dir
 from posemix.inference import load_model
-from posemix.models.heads import layouts_from_state_dict
+from posemix.models.heads import layouts_from_state_dict, per_source_head_cfg
 
 
 def per_source_heads_config(fixtures_dir):
@@ -29,9 +29,8 @@ def per_source_heads_config(fixtures_dir):
     cfg.train_cfg.update(max_epochs=1, val_interval=1)
     cfg.default_hooks.checkpoint.update(interval=1)
     cfg.param_scheduler = []
-    single = cfg.model.head
-    cfg.model.head = dict(type="MultiSourceHead", heads=dict(coco=dict(single), aic=dict(single)),
-                          union=dict(single), loss_weights=dict(union=0.5))
+    cfg.model.head = per_source_head_cfg(cfg.model.head, ["coco", "aic"],
+                                         loss_weights=dict(union=0.5))
     cfg.model.test_cfg.output_head = "coco"
     return cfg
 

@@ -10,6 +10,7 @@ the union positions of the source's keypoints, so the pipeline stays one and the
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,19 @@ def layouts_from_state_dict(state_dict: Mapping[str, Any], prefix: str = "head."
     data = json.loads(bytes(record.tolist()).decode(), object_pairs_hook=_int_keys)
     return {name: schema_from_metainfo(info, source=f"checkpoint head '{name}'")
             for name, info in data.items()}
+
+
+def per_source_head_cfg(head: Mapping[str, Any], sources: Sequence[str], union: bool = True,
+                        loss_weights: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """A MultiSourceHead config with a copy of ``head`` (a one-head config, whose size comes
+    from the schema) per source and, with ``union``, for the union: turns a combined
+    model's config into its per-source-heads variant without writing the head out again."""
+    cfg: dict[str, Any] = dict(type="MultiSourceHead",
+                               heads={name: copy.deepcopy(dict(head)) for name in sources},
+                               union=copy.deepcopy(dict(head)) if union else None)
+    if loss_weights is not None:
+        cfg["loss_weights"] = dict(loss_weights)
+    return cfg
 
 
 @MODELS.register()
