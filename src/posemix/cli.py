@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -44,11 +45,12 @@ def build_split_dataset(cfg: Any, split: str) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from posemix.inspection import format_summary, summarize
+    from posemix.inspection import composing_sampler, format_summary, summarize
 
     cfg = load_config(args.config, args.cfg_options)
     dataset = build_split_dataset(cfg, args.split)
-    summary = summarize(dataset, dump=args.dump)
+    sampler = composing_sampler(cfg.get(f"{args.split}_dataloader"), dataset)
+    summary = summarize(dataset, dump=args.dump, sampler=sampler)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
     if args.report:
         from posemix.report import write_report
@@ -61,6 +63,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from posemix.checks import run_checks
     from posemix.engine import train
+    from posemix.engine.runner import resolve_work_dir
+    from posemix.evaluation.verdict import judge, parse_references, verdict_line, write_verdict
 
     cfg = load_config(args.config, args.cfg_options)
     dataset = build_split_dataset(cfg, "train")
@@ -74,7 +78,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                                f"or train anyway with --force:\n{report}")
         warnings.warn(f"training despite {len(errors)} mapping error(s) (--force):\n{report}",
                       stacklevel=1)
-    train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp, device=args.device)
+    references = parse_references(args.reference or [])  # bad values fail before training
+    metrics = train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+                    device=args.device)
+    if references and os.environ.get("RANK", "0") == "0":
+        verdicts = judge(metrics, references)
+        write_verdict(resolve_work_dir(cfg, args.work_dir) / "verdict.json", verdicts)
+        print(verdict_line(verdicts), flush=True)
     return 0
 
 
@@ -130,6 +140,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="resume from CKPT, or from the newest checkpoint in the work dir")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--reference", action="append", metavar="SOURCE=SCORE|FILE",
+                   help="a single-source reference score (coco=0.638, coco/PCK=0.9) or a "
+                        "metrics JSON (e.g. demo_out/report/metrics.json); repeatable: the "
+                        "run ends with a per-source verdict on whether mixing helped")
     p.add_argument("--force", action="store_true",
                    help="train even when the mapping checks find errors")
     p.set_defaults(func=cmd_train)

@@ -338,7 +338,9 @@ def build_evaluator(evaluator_cfg: Any, dataset: Any, module: nn.Module,
         raise ConfigError("evaluation needs the model's keypoint schema: give the model a "
                           "metainfo, or use a dataset with a schema")
     indices = (getattr(module, "test_cfg", None) or {}).get("output_keypoint_indices")
-    return build_per_source(evaluator_cfg, dataset, schema, indices)
+    per_head = getattr(getattr(module, "head", None), "output_schemas", None)  # MultiSourceHead
+    return build_per_source(evaluator_cfg, dataset, schema, indices,
+                            per_head() if per_head is not None else None)
 
 
 def _inputs_to(inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -739,7 +741,7 @@ class Runner:
             inputs = _inputs_to(batch["inputs"], self.ctx.device)
             targets = _to_device(batch["targets"], self.ctx.device)
             with self._autocast():
-                losses = state.model(inputs, targets, mode="loss")
+                losses = state.model(inputs, targets, batch["meta"], mode="loss")
             total, values = parse_losses(losses)
             if not math.isfinite(values["loss"]):
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())

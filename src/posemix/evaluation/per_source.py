@@ -21,34 +21,24 @@ import numpy as np
 
 from posemix.errors import ConfigError
 from posemix.evaluation.coco_gt import is_coco_layout, write_coco_gt
-from posemix.keypoints import KeypointSchema, mapping_by_name
+from posemix.keypoints import KeypointSchema
+from posemix.keypoints.mapping import output_indices_for
 from posemix.registry import METRICS
 
 
 @dataclass
 class SourceEvaluation:
-    """One source: its name, schema, the model outputs it reads, and its metrics."""
+    """One source scored through one head: its name, schema, the model outputs it reads,
+    and its metrics."""
 
     name: str
     schema: KeypointSchema
     output_index: np.ndarray  # (K_source,) index into the model's output keypoints
     gt_index: np.ndarray  # (K_source,) index into the GT keypoints the samples carry
     metrics: list[Any]
-
-
-def output_indices_for(source: KeypointSchema, outputs: KeypointSchema, label: str) -> np.ndarray:
-    """For each keypoint of ``source``, the model output (in ``outputs``) that predicts it."""
-    mapping = mapping_by_name(source, outputs, label)
-    index = np.full(source.num_keypoints, -1, np.int64)
-    for entry in mapping.entries:
-        index[entry.sources[0]] = entry.target
-    missing = [source.keypoints[i] for i in np.flatnonzero(index < 0)]
-    if missing:
-        raise ConfigError(
-            f"{label}: the model predicts no keypoint for {missing} of '{source.name}' "
-            f"(model outputs: {list(outputs.keypoints)}); evaluating this source in its own "
-            f"layout needs them: train on a schema that includes them")
-    return index
+    source: int = 0  # the samples' source_index
+    head: str | None = None  # a MultiSourceHead's head whose outputs it reads (predict's
+    # 'heads'); None: the model's main output
 
 
 def output_schema(model_schema: KeypointSchema,
@@ -75,7 +65,8 @@ def _sources(dataset: Any) -> list[tuple[str, Any]]:
 
 
 class PerSourceEvaluator:
-    """Routes predictions to each source's metrics, in that source's layout."""
+    """Routes predictions to each source's metrics, in that source's layout (through each
+    head that scores it, for a model with per-source heads)."""
 
     def __init__(self, sources: list[SourceEvaluation]):
         self.sources = sources
@@ -83,26 +74,41 @@ class PerSourceEvaluator:
 
     def process(self, predictions: Sequence[Mapping], metas: Sequence[Mapping]) -> None:
         """``predictions``: model.predict's dicts; ``metas``: the batch's meta dicts."""
-        by_source: dict[int, list[dict]] = {}
+        readers: dict[int, list[int]] = {}
+        for i, src in enumerate(self.sources):
+            readers.setdefault(src.source, []).append(i)
+        by_reader: dict[int, list[dict]] = {}
         for pred, meta in zip(predictions, metas, strict=True):
-            source = int(meta.get("source_index", 0))
-            src = self.sources[source]
-            keypoints = np.asarray(pred["keypoints"])[:, src.output_index]
-            scores = np.asarray(pred["keypoint_scores"])[:, src.output_index]
-            scale = np.asarray(meta["input_scale"], np.float64).reshape(-1, 2)
-            by_source.setdefault(source, []).append(dict(
-                id=meta["id"], img_id=meta["img_id"], keypoints=keypoints,
-                keypoint_scores=scores,
-                bbox=np.asarray(meta["bbox"], np.float64).reshape(-1, 4),
-                bbox_score=np.asarray(meta.get("bbox_score", 1.0), np.float64).reshape(-1),
-                area=np.prod(scale, axis=1),
-                gt_keypoints=np.asarray(meta["keypoints"])[None, src.gt_index],
-                gt_visible=np.asarray(meta["keypoints_visible"])[None, src.gt_index],
-                gt_bbox=np.asarray(meta["bbox"], np.float64).reshape(-1, 4),
-            ))
-        for source, samples in by_source.items():
-            for metric in self.sources[source].metrics:
+            for reader in readers.get(int(meta.get("source_index", 0)), []):
+                src = self.sources[reader]
+                by_reader.setdefault(reader, []).append(self._sample(src, pred, meta))
+        for reader, samples in by_reader.items():
+            for metric in self.sources[reader].metrics:
                 metric.process(samples)
+
+    @staticmethod
+    def _sample(src: SourceEvaluation, pred: Mapping, meta: Mapping) -> dict:
+        """What a metric reads of one prediction, in the source's layout."""
+        if src.head is not None:
+            if src.head not in pred.get("heads", {}):
+                raise ConfigError(
+                    f"evaluation of source '{src.name}' through head '{src.head}': the model "
+                    f"predicted only {sorted(pred.get('heads', {}))} for a sample whose "
+                    f"dataset_name is '{meta.get('dataset_name')}'")
+            pred = pred["heads"][src.head]
+        keypoints = np.asarray(pred["keypoints"])[:, src.output_index]
+        scores = np.asarray(pred["keypoint_scores"])[:, src.output_index]
+        scale = np.asarray(meta["input_scale"], np.float64).reshape(-1, 2)
+        return dict(
+                id=meta["id"], img_id=meta["img_id"], keypoints=keypoints,
+            keypoint_scores=scores,
+            bbox=np.asarray(meta["bbox"], np.float64).reshape(-1, 4),
+            bbox_score=np.asarray(meta.get("bbox_score", 1.0), np.float64).reshape(-1),
+            area=np.prod(scale, axis=1),
+            gt_keypoints=np.asarray(meta["keypoints"])[None, src.gt_index],
+            gt_visible=np.asarray(meta["keypoints_visible"])[None, src.gt_index],
+            gt_bbox=np.asarray(meta["bbox"], np.float64).reshape(-1, 4),
+        )
 
     def evaluate(self) -> dict[str, float]:
         results: dict[str, float] = {}
@@ -113,36 +119,57 @@ class PerSourceEvaluator:
         return results
 
 
+def _readers(name: str, outputs: KeypointSchema,
+             heads: Mapping[str, KeypointSchema] | None) -> list[tuple[str | None, str, Any]]:
+    """(head, prefix template, layout) for each way source ``name`` is scored: the model's
+    output, or with per-source heads its own head and the union head ('union/{prefix}')."""
+    if heads is None:
+        return [(None, "{}", outputs)]
+    readers = [(name, "{}", heads[name])] if name in heads and name != "union" else []
+    if "union" in heads:
+        readers.append(("union", "union/{}", heads["union"]))
+    if not readers:
+        raise ConfigError(f"evaluation of source '{name}': the model has no head for it "
+                          f"(heads: {', '.join(heads)}) and no union head")
+    return readers
+
+
 def build_evaluator(evaluator_cfg: Any, dataset: Any, model_schema: KeypointSchema,
-                    output_keypoint_indices: Sequence[int] | None = None) -> PerSourceEvaluator:
+                    output_keypoint_indices: Sequence[int] | None = None,
+                    heads: Mapping[str, KeypointSchema] | None = None) -> PerSourceEvaluator:
     """One set of metrics per source of ``dataset`` (a dataset or a CombinedDataset).
 
     ``evaluator_cfg`` is MMPose's ``val_evaluator`` (one metric dict or a list). Per source,
     a metric without ``ann_file`` gets the source's annotation file, the prefix is the
     source's name and the sigmas its own. A file without ``area`` (AIC, CrowdPose) is scored
-    with 0.53·w·h, exactly what ``use_area=False`` does.
+    with 0.53·w·h, exactly what ``use_area=False`` does. ``heads`` (a MultiSourceHead's
+    ``output_schemas()``): each source is scored with its own head (``coco/AP``) and with
+    the union head where there is one (``union/coco/AP``).
     """
     cfgs = evaluator_cfg if isinstance(evaluator_cfg, (list, tuple)) else [evaluator_cfg]
     workspace = tempfile.TemporaryDirectory(prefix="posemix-gt-")
     outputs = output_schema(model_schema, output_keypoint_indices)
     sources = _sources(dataset)
     evaluations = []
-    for name, sub in sources:
+    for source, (name, sub) in enumerate(sources):
         label = f"evaluation of source '{name}'"
         # A source converted to the combined layout is scored in its own layout again.
-        index = output_indices_for(sub.schema, outputs, label)
         gt_index = output_indices_for(sub.schema, dataset.schema, label)
-        metrics = []
-        for cfg in cfgs:
-            cfg = dict(copy.deepcopy(cfg))
-            if cfg.get("type") == "CocoMetric":
-                if cfg.get("ann_file") is None or len(sources) > 1:
-                    cfg["ann_file"] = source_ann_file(sub, name, workspace)
-            cfg.setdefault("prefix", name)
-            metric = METRICS.build(cfg)
-            metric.dataset_meta = sub.schema
-            metrics.append(metric)
-        evaluations.append(SourceEvaluation(name, sub.schema, index, gt_index, metrics))
+        for head, prefix, layout in _readers(name, outputs, heads):
+            where = label if head is None else f"{label} through head '{head}'"
+            index = output_indices_for(sub.schema, layout, where)
+            metrics = []
+            for cfg in cfgs:
+                cfg = dict(copy.deepcopy(cfg))
+                if cfg.get("type") == "CocoMetric":
+                    if cfg.get("ann_file") is None or len(sources) > 1:
+                        cfg["ann_file"] = source_ann_file(sub, name, workspace)
+                cfg["prefix"] = prefix.format(cfg.get("prefix", name))
+                metric = METRICS.build(cfg)
+                metric.dataset_meta = sub.schema
+                metrics.append(metric)
+            evaluations.append(SourceEvaluation(name, sub.schema, index, gt_index, metrics,
+                                                source, head))
     evaluator = PerSourceEvaluator(evaluations)
     evaluator.workspace = workspace  # exported GT files live as long as the evaluator
     return evaluator

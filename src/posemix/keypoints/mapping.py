@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from posemix.errors import MappingError
+from posemix.errors import ConfigError, MappingError
 from posemix.keypoints.schema import KeypointSchema
 from posemix.keypoints.spelling import side
 from posemix.keypoints.vocabulary import (
@@ -232,3 +232,19 @@ def mapping_by_name(source: KeypointSchema, target: KeypointSchema, label: str =
     return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
                            source, target, notes, by_name=True,
                            aliases=normalize_aliases(merged))
+
+
+def output_indices_for(source: KeypointSchema, outputs: KeypointSchema, label: str) -> np.ndarray:
+    """For each keypoint of ``source``, the keypoint of ``outputs`` with its name: where a
+    model's outputs hold a source's prediction, or a union target a source's target."""
+    mapping = mapping_by_name(source, outputs, label)
+    index = np.full(source.num_keypoints, -1, np.int64)
+    for entry in mapping.entries:
+        index[entry.sources[0]] = entry.target
+    missing = [source.keypoints[i] for i in np.flatnonzero(index < 0)]
+    if missing:
+        raise ConfigError(
+            f"{label}: '{outputs.name}' has no keypoint for {missing} of '{source.name}' "
+            f"(its keypoints: {list(outputs.keypoints)}); the source's own layout needs "
+            f"them: use a layout that includes them (e.g. the union of the sources)")
+    return index

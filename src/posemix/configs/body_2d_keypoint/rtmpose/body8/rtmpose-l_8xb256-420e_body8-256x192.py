@@ -1,6 +1,7 @@
 # RTMPose-l trained on body8's seven sets (COCO, AIC, CrowdPose, MPII, sub-JHMDB, Halpe,
 # PoseTrack18) mapped into COCO-17, tested on eight (the seven + OCHuman) with PCK, AUC
-# and EPE pooled over all of them. MMPose 1.3.2 reports COCO AP 76.7, PCK@0.1 95.08, AUC 70.14, EPE 13.79.
+# and EPE pooled over all of them. MMPose 1.3.2 reports
+# COCO AP 76.7, PCK@0.1 95.08, AUC 70.14, EPE 13.79.
 _base_ = ['../../../_base_/default_runtime.py']
 
 # common setting

@@ -1,6 +1,7 @@
 # RTMPose-t trained on body8's seven sets (COCO, AIC, CrowdPose, MPII, sub-JHMDB, Halpe,
 # PoseTrack18) mapped into COCO-17, tested on eight (the seven + OCHuman) with PCK, AUC
-# and EPE pooled over all of them. MMPose 1.3.2 reports COCO AP 65.9, PCK@0.1 91.44, AUC 63.18, EPE 19.45.
+# and EPE pooled over all of them. MMPose 1.3.2 reports
+# COCO AP 65.9, PCK@0.1 91.44, AUC 63.18, EPE 19.45.
 _base_ = ['../../../_base_/default_runtime.py']
 
 # common setting
