@@ -99,8 +99,9 @@ class Albumentation(BaseTransform):
             raise ConfigError(f"Albumentation: keymap {self.keymap} is not supported; posemix "
                               "passes only the image (keymap={'img': 'image'})")
         self.transforms = list(transforms)
+        # only an image goes in: the shape check between targets has nothing to compare
         self._pipeline = module.Compose(
-            [build_albumentations(t, module) for t in self.transforms])
+            [build_albumentations(t, module) for t in self.transforms], is_check_shapes=False)
 
     def __call__(self, results: dict) -> dict:
         step = "Albumentation"

@@ -35,11 +35,20 @@ def _color_crop(results: dict, step: str) -> np.ndarray:
 
 
 def _lut(table: np.ndarray, img: np.ndarray) -> np.ndarray:
-    """Apply a (256,) or (256, 3) uint8 table to every pixel of a 3-channel image."""
-    table = np.ascontiguousarray(table.astype(np.uint8).reshape(256, 1, -1))
-    if table.shape[2] == 1:
-        table = np.repeat(table, 3, axis=2)
-    return cv2.LUT(np.ascontiguousarray(img), table.reshape(1, 256, 3))
+    """Apply a (256,) table to every channel, or a (256, 3) table per channel, of a
+    3-channel image (a one-channel table is twice as fast in OpenCV)."""
+    table = np.ascontiguousarray(np.asarray(table).astype(np.uint8))
+    if table.ndim == 2:
+        table = table.reshape(1, 256, 3)
+    return cv2.LUT(np.ascontiguousarray(img), table)
+
+
+def _swap_channels(img: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """``img[..., order]`` (OpenCV's mixChannels: several times faster than numpy's)."""
+    out = np.empty_like(img)
+    cv2.mixChannels([np.ascontiguousarray(img)], [out],
+                    [v for i, c in enumerate(order) for v in (c, i)])
+    return out
 
 
 def convert_table(alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
@@ -88,6 +97,8 @@ class YOLOXHSVRandomAug(BaseTransform):
 
     @staticmethod
     def apply(img: np.ndarray, gains: np.ndarray) -> np.ndarray:
+        if not np.any(gains):  # all three gated off or truncated to 0: the same image
+            return img
         hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
         return cv2.cvtColor(shift_hsv(hsv, gains), cv2.COLOR_HSV2BGR)
 
@@ -146,25 +157,27 @@ class PhotometricDistortion(BaseTransform):
     @staticmethod
     def apply(img: np.ndarray, p: DistortionParams) -> np.ndarray:
         contrast = p.contrast_mode == 1 and p.contrast_flag
-        table = _VALUES.astype(np.uint8)  # brightness, then contrast: one table
+        table = None  # pending per-value steps, composed into one table (None: identity)
         if p.brightness_flag:
-            table = convert_table(beta=p.delta_value)[table]
+            table = convert_table(beta=p.delta_value)
         if contrast:
-            table = convert_table(alpha=p.alpha_value)[table]
+            alpha = convert_table(alpha=p.alpha_value)
+            table = alpha if table is None else alpha[table]
         if p.hsv_mode:
-            hsv = cv2.cvtColor(_lut(table, img), cv2.COLOR_BGR2HSV)
+            hsv = cv2.cvtColor(img if table is None else _lut(table, img), cv2.COLOR_BGR2HSV)
             saturation = convert_table(alpha=p.saturation_value) if p.hsv_mode in (1, 3) \
                 else _VALUES
             hue = (_VALUES + p.hue_value) % 256 if p.hsv_mode in (2, 3) else _VALUES
             img = cv2.cvtColor(_lut(np.stack([hue, saturation, _VALUES], axis=1), hsv),
                                cv2.COLOR_HSV2BGR)
-            table = _VALUES.astype(np.uint8)
+            table = None
         if contrast:
-            table = convert_table(alpha=p.alpha_value)[table]
-        if not np.array_equal(table, _VALUES):
+            alpha = convert_table(alpha=p.alpha_value)
+            table = alpha if table is None else alpha[table]
+        if table is not None:
             img = _lut(table, img)
         if p.swap_flag:
-            img = np.ascontiguousarray(img[..., list(p.swap_value)])
+            img = _swap_channels(img, p.swap_value)
         return img
 
     def __call__(self, results: dict) -> dict:
