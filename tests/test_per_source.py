@@ -3,7 +3,9 @@ the model lacks keypoints), and the pooled PCK/AUC/EPE of MMPose's body8 evaluat
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +118,21 @@ def test_a_source_missing_model_keypoints_is_scored_partially(val_dataset, coco_
     assert results["aic/PCK"] == pytest.approx(11 / 12)
     assert "aic/PCK/head_top" not in results
     assert 0 < results["aic/AP"] < 1  # OKS over the 12 shared keypoints, one of them wrong
+
+
+def test_partial_oks_ap_reads_a_gt_file_of_the_shared_keypoints(val_dataset, coco_aic):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluator = build_evaluator(dict(type="CocoMetric"), val_dataset, coco_aic,
+                                    output_keypoint_indices=range(17))
+    gt = json.loads(Path(evaluator.sources[1].metrics[0].ann_file).read_text())
+    assert gt["categories"][0]["keypoints"] == list(load_schema("aic").keypoints[:12])
+    assert {len(a["keypoints"]) for a in gt["annotations"]} == {36}
+    preds, metas = predictions_from_gt(val_dataset)
+    evaluator.process([dict(keypoints=p["keypoints"][:, :17],
+                            keypoint_scores=p["keypoint_scores"][:, :17]) for p in preds], metas)
+    results = evaluator.evaluate()
+    assert results["aic/AP"] == pytest.approx(1.0) and results["coco/AP"] == pytest.approx(1.0)
 
 
 def test_a_source_sharing_no_keypoint_is_refused(val_dataset, coco_aic):

@@ -4,6 +4,9 @@ ranges over many samples, and reproducibility per sample generator (reference se
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -238,6 +241,13 @@ def test_albumentation_reproduces_per_generator():
     again = aug(dict(img=img.copy(), rng=np.random.default_rng([0, 3, 5])))["img"]
     other = aug(dict(img=img.copy(), rng=np.random.default_rng([0, 3, 6])))["img"]
     assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+def test_albumentations_imports_without_torchvision():
+    code = "import sys, albumentations; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_albumentation_errors_name_the_transform():

@@ -112,8 +112,10 @@ def _sources(dataset: Any, model_schema: KeypointSchema) -> list[tuple[str, Any,
     converter = getattr(dataset, "converter", None)
     if converter is None:
         return [(dataset.schema.name, dataset, np.arange(dataset.schema.num_keypoints))]
-    mapping = converter.mapping or converter.bind(dataset.schema, model_schema,
-                                                  f"{type(dataset).__name__} converter")
+    mapping = converter.mapping
+    if mapping is None:  # bound when the samples are converted into the model's layout
+        mapping = converter.bind(dataset.schema, model_schema,
+                                 f"{type(dataset).__name__} converter")
     return [(dataset.schema.name, dataset, _index_of(mapping, dataset.schema.num_keypoints))]
 
 
