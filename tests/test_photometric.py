@@ -255,3 +255,36 @@ def test_albumentation_errors_name_the_transform():
         Albumentation([dict(type="NoSuchBlur")])
     with pytest.raises(ConfigError, match="keymap"):
         Albumentation([dict(type="Blur")], keymap={"img": "image", "mask": "mask"})
+
+
+def _body8_pipeline(colour: bool) -> list:
+    codec = dict(type="SimCCLabel", input_size=(192, 256), sigma=(4.9, 5.66),
+                 simcc_split_ratio=2.0, normalize=False, use_dark=False)
+    colour_steps = [dict(type="mmdet.YOLOXHSVRandomAug"), dict(type="PhotometricDistortion"),
+                    dict(type="Albumentation", transforms=BODY8_ALBU)]
+    return [dict(type="LoadImage"), dict(type="GetBBoxCenterScale"),
+            dict(type="RandomFlip", direction="horizontal"), dict(type="RandomHalfBody"),
+            dict(type="RandomBBoxTransform", scale_factor=[0.6, 1.4], rotate_factor=80),
+            dict(type="TopdownAffine", input_size=(192, 256)),
+            *(colour_steps if colour else []),
+            dict(type="GenerateTarget", encoder=codec), dict(type="PackPoseInputs")]
+
+
+def test_body8_train_pipeline_changes_pixels_only(fixtures_dir):
+    """The colour steps come after the crop: same geometry and SimCC targets as without
+    them, other pixels; the config tree checks before anything is built."""
+    from posemix.registry import DATASETS, check_config_tree
+
+    def dataset(colour):
+        cfg = dict(type="CocoDataset", data_root=str(fixtures_dir / "coco"),
+                   ann_file="test_coco.json", pipeline=_body8_pipeline(colour), cache=False)
+        check_config_tree(cfg)
+        return DATASETS.build(cfg)
+
+    with_colour, without = dataset(True), dataset(False)
+    for index in range(3):
+        a, b = with_colour[index], without[index]
+        assert a["inputs"].shape == b["inputs"].shape == (3, 256, 192)
+        for key in ("keypoint_x_labels", "keypoint_y_labels", "keypoint_weights"):
+            assert np.array_equal(a["targets"][key].numpy(), b["targets"][key].numpy()), key
+        assert not np.array_equal(a["inputs"].numpy(), b["inputs"].numpy())
