@@ -205,3 +205,19 @@ def test_native_aic_val_is_scored_like_its_coco_layout_twin(fixtures_dir, coco_a
         results.append(evaluator.evaluate())
     assert results[0]["aic/AP"] < 1.0
     assert results[0] == pytest.approx(results[1])
+
+
+def test_partial_gt_keeps_the_areas_of_a_coco_layout_file(val_dataset, coco_aic, fixtures_dir):
+    """OKS of a partial source is scaled as in its own file: COCO's areas, AIC's 0.53·w·h."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluator = build_evaluator(dict(type="CocoMetric"), val_dataset, coco_aic,
+                                    output_keypoint_indices=range(5, 17))  # no face points
+    coco, aic = (json.loads(Path(s.metrics[0].ann_file).read_text()) for s in evaluator.sources)
+    own = json.loads((fixtures_dir / "coco" / "test_coco.json").read_text())
+    areas = {a["id"]: a["area"] for a in own["annotations"]}
+    assert coco["categories"][0]["keypoints"] == list(load_schema("coco").keypoints[5:])
+    for ann in coco["annotations"]:
+        assert ann["area"] == pytest.approx(areas[ann["id"]])
+    for ann in aic["annotations"]:  # no area in test_aic.json: 0.53 of the box
+        assert ann["area"] == pytest.approx(0.53 * ann["bbox"][2] * ann["bbox"][3], rel=1e-6)

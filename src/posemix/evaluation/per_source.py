@@ -254,8 +254,9 @@ def build_evaluator(evaluator_cfg: Any, dataset: Any, model_schema: KeypointSche
 def source_ann_file(dataset: Any, name: str, workspace: tempfile.TemporaryDirectory,
                     scored: KeypointSchema | None = None) -> str:
     """The COCO GT file of a source: its own file, or one written from its table (in the
-    ``scored`` keypoints only, for a partial source)."""
-    if scored is None and is_coco_layout(dataset.ann_file):
+    ``scored`` keypoints only, with the file's areas, for a partial source)."""
+    own_layout = is_coco_layout(dataset.ann_file)
+    if scored is None and own_layout:
         return str(dataset.ann_file)
     if getattr(dataset, "bbox_file", None):
         raise ConfigError(f"source '{name}': evaluating detections needs the source's own "
@@ -267,4 +268,4 @@ def source_ann_file(dataset: Any, name: str, workspace: tempfile.TemporaryDirect
         keep = [schema.index(k) for k in scored.keypoints]
         table, schema = table.keypoint_subset(keep), scored
     path = Path(workspace.name) / f"{name}_gt.json"
-    return str(write_coco_gt(table, schema, path))
+    return str(write_coco_gt(table, schema, path, with_area=own_layout))
