@@ -14,6 +14,7 @@ from posemix.data.combined import CombinedDataset
 from posemix.errors import ConfigError
 from posemix.evaluation.per_source import build_evaluator
 from posemix.keypoints import load_schema
+from posemix.registry import DATASETS
 
 AIC_IN_COCO_AIC = [6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 17, 18]
 
@@ -221,3 +222,22 @@ def test_partial_gt_keeps_the_areas_of_a_coco_layout_file(val_dataset, coco_aic,
         assert ann["area"] == pytest.approx(areas[ann["id"]])
     for ann in aic["annotations"]:  # no area in test_aic.json: 0.53 of the box
         assert ann["area"] == pytest.approx(0.53 * ann["bbox"][2] * ann["bbox"][3], rel=1e-6)
+
+
+def test_a_single_dataset_with_a_converter_is_scored_where_it_maps(fixtures_dir, coco_aic):
+    """Outside a CombinedDataset the samples carry the converter's layout (here AIC's 14
+    keypoints written into COCO-AIC's 19 slots by explicit pairs)."""
+    pairs = [(int(s), int(t)) for s, t in enumerate(AIC_IN_COCO_AIC)]
+    dataset = DATASETS.build(dict(
+        type="AicDataset", data_root=str(fixtures_dir / "aic"), ann_file="test_aic.json",
+        test_mode=True, pipeline=[dict(type="KeypointConverter", num_keypoints=19,
+                                       mapping=pairs)]))
+    evaluator = build_evaluator(dict(type="EPE"), dataset, coco_aic)
+    np.testing.assert_array_equal(evaluator.sources[0].gt_index, AIC_IN_COCO_AIC)
+    info = dataset.converter(dataset.get_data_info(0))
+    evaluator.process([dict(keypoints=info["keypoints"] + [0.0, 3.0],
+                            keypoint_scores=np.ones((1, 19)))],
+                      [dict(id=info["id"], img_id=info["img_id"], bbox=info["bbox"][0],
+                            input_scale=np.ones(2), keypoints=info["keypoints"][0],
+                            keypoints_visible=info["keypoints_visible"][0])])
+    assert evaluator.evaluate() == {"aic/EPE": pytest.approx(3.0)}

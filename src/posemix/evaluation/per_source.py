@@ -34,7 +34,7 @@ import numpy as np
 
 from posemix.errors import ConfigError
 from posemix.evaluation.coco_gt import is_coco_layout, write_coco_gt
-from posemix.keypoints import KeypointMapping, KeypointSchema, mapping_by_name
+from posemix.keypoints import KeypointSchema, MappingEntry, mapping_by_name
 from posemix.registry import METRICS
 
 # Metrics that need no annotation file and so can pool every source (MMPose's body8 test).
@@ -66,13 +66,13 @@ class SourceEvaluation:
 
 def _index_by_name(source: KeypointSchema, target: KeypointSchema, label: str) -> np.ndarray:
     """For each keypoint of ``source``, the keypoint of ``target`` with its name, or -1."""
-    return _index_of(mapping_by_name(source, target, label), source.num_keypoints)
+    return _index_of(mapping_by_name(source, target, label).entries, source.num_keypoints)
 
 
-def _index_of(mapping: KeypointMapping, num_source: int) -> np.ndarray:
+def _index_of(entries: Sequence[MappingEntry], num_source: int) -> np.ndarray:
     """For each source keypoint, the target slot it is copied to (-1: none)."""
     index = np.full(num_source, -1, np.int64)
-    for entry in mapping.entries:
+    for entry in entries:
         if len(entry.sources) == 1:
             index[entry.sources[0]] = entry.target
     return index
@@ -107,16 +107,21 @@ def _sources(dataset: Any, model_schema: KeypointSchema) -> list[tuple[str, Any,
     layout its KeypointConverter maps it into), -1 if the samples do not carry it.
     """
     if hasattr(dataset, "datasets") and hasattr(dataset, "mappings"):
-        return [(name, sub, _index_of(mapping, sub.schema.num_keypoints)) for name, sub, mapping
+        return [(name, sub, _index_of(mapping.entries, sub.schema.num_keypoints))
+                for name, sub, mapping
                 in zip(dataset.source_names, dataset.datasets, dataset.mappings, strict=True)]
+    k = dataset.schema.num_keypoints
     converter = getattr(dataset, "converter", None)
     if converter is None:
-        return [(dataset.schema.name, dataset, np.arange(dataset.schema.num_keypoints))]
-    mapping = converter.mapping
-    if mapping is None:  # bound when the samples are converted into the model's layout
-        mapping = converter.bind(dataset.schema, model_schema,
-                                 f"{type(dataset).__name__} converter")
-    return [(dataset.schema.name, dataset, _index_of(mapping, dataset.schema.num_keypoints))]
+        return [(dataset.schema.name, dataset, np.arange(k))]
+    if converter.mapping is not None:
+        entries = converter.mapping.entries
+    elif converter.by_name:  # it converts into the model's layout: bind it to that
+        entries = converter.bind(dataset.schema, model_schema,
+                                 f"{type(dataset).__name__} converter").entries
+    else:
+        entries = converter.entries
+    return [(dataset.schema.name, dataset, _index_of(entries, k))]
 
 
 class PerSourceEvaluator:
