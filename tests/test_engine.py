@@ -297,11 +297,68 @@ def test_auto_scale_lr_in_training_sets_initial_lr(tmp_path):
     assert lrs == {1e-2 * 4 / 8}
 
 
+class _ScaleNormLike(nn.Module):
+    """A parameter named ``g`` outside any norm class: mmengine decays it (reference §7.2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(1))
+
+
+def _paramwise_model() -> nn.Sequential:
+    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3), nn.Linear(3, 2),
+                          nn.LayerNorm(2), _ScaleNormLike())
+    model[2].weight.requires_grad_(False)  # frozen: in no group
+    return model
+
+
+def test_paramwise_cfg_decays_weights_not_norms_or_biases():
+    model = _paramwise_model()
+    _, settings = parse_optim_wrapper(dict(
+        optimizer=dict(type="AdamW", lr=4e-3, weight_decay=0.05),
+        paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True)))
+    optimizer = build_optimizer(model, dict(type="AdamW", lr=4e-3, weight_decay=0.05),
+                                settings.paramwise)
+    decay_of = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    expected = {"0.weight": 0.05, "0.bias": 0.0, "1.weight": 0.0, "1.bias": 0.0,
+                "2.bias": 0.0, "3.weight": 0.0, "3.bias": 0.0, "4.g": 0.05}
+    assert {n: decay_of[id(p)] for n, p in model.named_parameters() if id(p) in decay_of} \
+        == expected
+    assert len(optimizer.param_groups) == 2  # one group per distinct decay, not per parameter
+
+
+def test_paramwise_decay_reaches_the_update():
+    # AdamW with zero gradients moves a parameter only by its decoupled decay: p·(1 - lr·wd)
+    model = _paramwise_model()
+    optimizer = build_optimizer(model, dict(type="AdamW", lr=0.1, weight_decay=0.5),
+                                dict(norm_decay_mult=0, bias_decay_mult=0))
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer.step()
+    after = dict(model.named_parameters())
+    assert torch.allclose(after["4.g"], before["4.g"] * 0.95)
+    assert torch.allclose(after["0.weight"], before["0.weight"] * 0.95)
+    assert torch.equal(after["1.weight"], before["1.weight"])  # BN weight: no decay
+    assert torch.equal(after["0.bias"], before["0.bias"])
+
+
+def test_paramwise_shared_parameter_needs_bypass_duplicate():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    model[1].weight = model[0].weight  # tied weights: one parameter, two modules
+    with pytest.raises(ConfigError, match="bypass_duplicate"):
+        build_optimizer(model, dict(type="AdamW", lr=1e-3), dict(bypass_duplicate=False))
+    optimizer = build_optimizer(model, dict(type="AdamW", lr=1e-3), dict(bypass_duplicate=True))
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 3
+
+
 @pytest.mark.parametrize("wrapper, message", [
     (dict(optimizer=dict(type="Adam", lr=1e-3), accumulative_counts=4), "accumulative_counts"),
     (dict(optimizer=dict(type="Adam", lr=1e-3), clip_grad=dict(norm_type=2)), "max_norm"),
     (dict(optimizer=dict(type="Adam", lr=1e-3), momentum=0.9), "unknown key"),
     (dict(type="ApexOptimWrapper", optimizer=dict(type="Adam")), "not supported"),
+    (dict(optimizer=dict(type="Adam"), paramwise_cfg=dict(custom_keys={})), "custom_keys"),
+    (dict(optimizer=dict(type="Adam"), paramwise_cfg=dict(norm_decay_mult=-1)), ">= 0"),
 ])
 def test_bad_optim_wrapper_is_config_error(wrapper, message):
     with pytest.raises(ConfigError, match=message):

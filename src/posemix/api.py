@@ -68,4 +68,7 @@ def load_model(checkpoint: str | os.PathLike, config: str | None = None,
         raise CheckpointError(f"{checkpoint}: holds no keypoint schema and the model has no "
                               f"metainfo; pass a --config whose model sets metainfo")
     indices = (getattr(model, "test_cfg", None) or {}).get("output_keypoint_indices")
+    per_head = getattr(getattr(model, "head", None), "output_schemas", None)  # MultiSourceHead
+    if per_head is not None:  # test_cfg.output_head's layout
+        return model, cfg, (schema, per_head()[model.head.output_head])
     return model, cfg, (schema, output_schema(schema, indices))

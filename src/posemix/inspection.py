@@ -1,8 +1,9 @@
 """``posemix inspect``: what each source brings to a (combined) dataset, before training.
 
 Per source: its files and counts (kept, filtered and why), the mapping as names, the
-target keypoints it leaves undefined and the source keypoints it drops; per union
-keypoint, the fraction of instances that label it.
+target keypoints it leaves undefined, the source keypoints it drops, and its share of an
+epoch under the sampling rule (sizes, ``sample_ratio_factor``, ``balance`` or the
+sampler's batch composition); per union keypoint, the fraction of instances that label it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from posemix.checks import check_dataset
+from posemix.data.balance import epoch_shares
 from posemix.data.sources import source_views
 from posemix.keypoints import KeypointMapping, KeypointSchema
+from posemix.registry import SAMPLERS
 
 
 def _mapping_rows(mapping: KeypointMapping, source: KeypointSchema,
@@ -38,11 +41,36 @@ def _dump(table: Any, count: int, img_prefix: str) -> list[dict]:
     return out
 
 
-def summarize(dataset: Any, dump: int = 0) -> dict:
-    """The inspection summary as one JSON-ready dict (see the README's inspect section)."""
+def composing_sampler(loader_cfg: Any, dataset: Any) -> Any:
+    """The loader's MultiSourceSampler (whose batch composition sets each source's share),
+    or None for a sampler that takes the dataset as it is."""
+    cfg = dict((loader_cfg or {}).get("sampler") or {})
+    if cfg.get("type") != "MultiSourceSampler":
+        return None
+    cfg.setdefault("batch_size", loader_cfg.get("batch_size", 1))
+    return SAMPLERS.build(cfg, dataset=dataset)
+
+
+def sampling_rule(dataset: Any, sampler: Any = None) -> str:
+    """How an epoch picks its sources, in words."""
+    if getattr(sampler, "num_per_source", None) is not None:
+        rule = (f"balance temperature={sampler.balance['temperature']}"
+                if getattr(sampler, "balance", None) else f"source_ratio={sampler.source_ratio}")
+        return f"{type(sampler).__name__} {rule}: {sampler.num_per_source} per batch"
+    if getattr(dataset, "balance", None) is not None:
+        return f"balance temperature={dataset.balance:g} (share ∝ size^(1/T))"
+    if getattr(dataset, "sample_ratio_factor", None) is not None:
+        return f"sample_ratio_factor={dataset.sample_ratio_factor}"
+    return "in proportion to size"
+
+
+def summarize(dataset: Any, dump: int = 0, sampler: Any = None) -> dict:
+    """The inspection summary as one JSON-ready dict (see the README's inspect section);
+    ``sampler``, when given, is the split's sampler, whose batch composition sets shares."""
     schema: KeypointSchema = dataset.schema
     sources = []
-    for view in source_views(dataset):
+    shares = epoch_shares(dataset, sampler)
+    for view, share in zip(source_views(dataset), shares, strict=True):
         name, sub, mapping, table = view.name, view.dataset, view.mapping, view.table
         labelled = (table.visibility > 0).mean(axis=0) if len(table) else \
             np.zeros(schema.num_keypoints)
@@ -60,6 +88,7 @@ def summarize(dataset: Any, dump: int = 0) -> dict:
             "undefined_targets": [int(i) for i in np.flatnonzero(~table.defined)],
             "dropped_source": [int(i) for i in mapping.dropped_sources],
             "labelled_fraction": [round(float(f), 6) for f in labelled],
+            "epoch_share": round(float(share), 6),
         }
         if dump:
             entry["dump"] = _dump(table, dump, getattr(sub, "img_prefix", ""))
@@ -75,6 +104,7 @@ def summarize(dataset: Any, dump: int = 0) -> dict:
         },
         "sources": sources,
         "length": len(dataset),
+        "sampling": sampling_rule(dataset, sampler),
         "warnings": [str(f) for f in results.findings],
         "findings": [f.as_dict() for f in results.findings],
         "coverage": results.coverage,
@@ -95,13 +125,15 @@ def format_summary(summary: dict) -> str:
     schema = summary["schema"]
     names = schema["keypoints"]
     out = [f"Combined schema '{schema['name']}': {len(names)} keypoints, "
-           f"{summary['length']} samples"]
+           f"{summary['length']} samples",
+           f"sampling: {summary['sampling']}"]
     for src in summary["sources"]:
         filtered = ", ".join(f"{k}: {v}" for k, v in src["filtered"].items() if v) or "none"
         out += ["", f"== source '{src['name']}' ({src['type']}) ==",
                 f"annotation file : {src['ann_file']}",
                 f"images          : {src['images']}",
                 f"instances kept  : {src['instances']}   filtered: {filtered}",
+                f"epoch share     : {100 * src['epoch_share']:.1f}%",
                 f"mapping ({len(src['mapping'])} pairs, source -> target):"]
         rows = [["source", "target", "match"]] + [
             [" + ".join(m["source"]), m["target"],

@@ -38,7 +38,8 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}
 .error{color:#b00020;font-weight:600}.warning{color:#a15c00;font-weight:600}
 .finding{margin:10px 0;padding:8px 12px;border-left:4px solid #a15c00;background:#fffaf0}
 .finding.error-box{border-color:#b00020;background:#fff0f0}.advice{color:#333}
-.mapped{background:#d9f2d9}.alias{background:#c9e7f7}.guess{background:#ffe7a8}
+.mapped{background:#d9f2d9}.alias{background:#c9e7f7}.user-alias{background:#d7dcf7}
+.guess{background:#ffe7a8}
 .averaged{background:#e3d7f5}.mismatch{background:#ffc9a8}.undefined{background:#eee;color:#999}
 .flagged{outline:3px solid #d62728;outline-offset:-3px}
 .bar{display:flex;width:320px;height:14px;background:#eee;border:1px solid #ccc}
@@ -185,14 +186,15 @@ def _cell(src: SourceView, target: int, flagged: set[tuple[str, int]]) -> str:
     if len(names) > 1:
         state = "averaged"
     else:
-        s_canon, s_kind = canonical(names[0], schema.name)
+        s_canon, s_kind = canonical(names[0], schema.name, mapping.aliases)
         t_canon, t_kind = canonical(mapping.target_schema.keypoints[target],
                                     mapping.target_schema.name)
-        state = ("mismatch" if s_canon != t_canon
-                 else "guess" if "guess" in (s_kind, t_kind, entry.match)
-                 else "alias" if "alias" in (s_kind, t_kind, entry.match) else "mapped")
+        kinds = (s_kind, t_kind, entry.match)
+        state = next((k for k in ("guess", "user alias", "alias") if k in kinds), "mapped")
+        state = "mismatch" if s_canon != t_canon else state
     extra = " flagged" if (src.name, target) in flagged else ""
-    return f'<td class="{state}{extra}" title="{state}">{_e(" + ".join(names))}</td>'
+    css = state.replace(" ", "-")
+    return f'<td class="{css}{extra}" title="{state}">{_e(" + ".join(names))}</td>'
 
 
 def _matrix_html(schema: KeypointSchema, sources: list[SourceView],
@@ -203,7 +205,8 @@ def _matrix_html(schema: KeypointSchema, sources: list[SourceView],
             + "".join(_cell(src, k, flagged) for src in sources) + "</tr>"
             for k, name in enumerate(schema.keypoints)]
     legend = " ".join(f'<span class="{c}" style="padding:0 6px">{label}</span>' for c, label in (
-        ("mapped", "same name"), ("alias", "known synonym"), ("guess", "guessed synonym"),
+        ("mapped", "same name"), ("alias", "known synonym"), ("user-alias", "user alias"),
+        ("guess", "guessed synonym"),
         ("averaged", "mean of several"), ("mismatch", "names differ"),
         ("undefined", "not defined"), ("flagged", "flagged by the data check")))
     return (f"<p class='small'>Each cell names the source keypoint that feeds the union "

@@ -11,11 +11,13 @@ and JHMDB's face centre).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from posemix.checks.findings import Finding
 from posemix.errors import MappingError
 from posemix.keypoints import KeypointConverter, KeypointMapping, KeypointSchema, canonical
+from posemix.keypoints.naming_report import unmapped_warning
+from posemix.keypoints.vocabulary import read_schema_names
 
 PAIRS_ADVICE = ("fix what the message names: pairs are (source index, target index) into the "
                 "two schemas, num_keypoints is the combined schema's size; mapping='by_name' "
@@ -23,17 +25,19 @@ PAIRS_ADVICE = ("fix what the message names: pairs are (source index, target ind
 
 
 def check_mapping(source: KeypointSchema, target: KeypointSchema, mapping: Sequence | str,
-                  num_keypoints: int | None = None,
-                  label: str = "mapping") -> tuple[KeypointMapping | None, list[Finding]]:
+                  num_keypoints: int | None = None, label: str = "mapping",
+                  aliases: Mapping[str, str] | None = None
+                  ) -> tuple[KeypointMapping | None, list[Finding]]:
     """Bind a ``KeypointConverter(num_keypoints, mapping)`` from ``source`` to ``target``.
 
-    ``mapping`` is MMPose's pair list or ``'by_name'``. Returns the mapping and its
-    findings, or ``(None, [error])`` when the converter refuses it (every check it makes:
-    pair syntax, indices in range, one source per target, ``num_keypoints`` equal to the
-    target's size, left/right consistency); the error's message is the refusal.
+    ``mapping`` is MMPose's pair list or ``'by_name'`` (with the user's ``aliases``).
+    Returns the mapping and its findings, or ``(None, [error])`` when the converter
+    refuses it (every check it makes: pair syntax, indices in range, one source per
+    target, ``num_keypoints`` equal to the target's size, left/right consistency); the
+    error's message is the refusal.
     """
     try:
-        built = KeypointConverter(num_keypoints, mapping).bind(source, target, label)
+        built = KeypointConverter(num_keypoints, mapping, aliases).bind(source, target, label)
     except MappingError as exc:
         return None, [Finding("error", "mapping-invalid", str(exc), PAIRS_ADVICE, label)]
     return built, static_checks(built, source=label)
@@ -80,6 +84,15 @@ def static_checks(mapping: KeypointMapping, source: str | None = None) -> list[F
     if src is None or tgt is None:
         return findings
     findings += _name_findings(mapping, where)
+    unmapped = unmapped_warning(mapping)
+    if unmapped:
+        findings.append(Finding(
+            "warning", "names-unmapped", unmapped,
+            f"such a mapping is almost always a naming problem: `posemix names "
+            f"{src.source} --to {tgt.name}` shows how each name is read; give "
+            f"KeypointConverter(mapping='by_name', aliases={{...}}) for names the vocabulary "
+            f"does not know; if the target really lacks these points, ignore this",
+            where, [src.keypoints[s] for s in mapping.dropped_sources]))
     return findings
 
 
@@ -88,11 +101,13 @@ def _name_findings(mapping: KeypointMapping, where: str) -> list[Finding]:
     src, tgt = mapping.source_schema, mapping.target_schema
     findings = []
     mismatched, guessed = [], []
+    src_read, _ = read_schema_names(src.keypoints, src.name, mapping.aliases)
+    tgt_read, _ = read_schema_names(tgt.keypoints, tgt.name)
     for e in mapping.entries:
         if len(e.sources) != 1:
             continue
-        s_canon, s_kind = canonical(src.keypoints[e.sources[0]], src.name)
-        t_canon, t_kind = canonical(tgt.keypoints[e.target], tgt.name)
+        s_canon, s_kind = src_read[e.sources[0]].canonical, src_read[e.sources[0]].kind
+        t_canon, t_kind = tgt_read[e.target].canonical, tgt_read[e.target].kind
         if s_canon != t_canon:
             mismatched.append(e)
         elif "guess" in (s_kind, t_kind, e.match):
@@ -113,11 +128,11 @@ def _name_findings(mapping: KeypointMapping, where: str) -> list[Finding]:
             "confirm the guess by writing the pair by index, or remove it",
             where, [tgt.keypoints[e.target] for e in guessed]))
 
-    target_by_canon = {canonical(n, tgt.name)[0]: t for t, n in enumerate(tgt.keypoints)}
+    target_by_canon = {m.canonical: t for t, m in enumerate(tgt_read)}
     fed = {e.target for e in mapping.entries}
     dropped = []
     for s in mapping.dropped_sources:
-        t = target_by_canon.get(canonical(src.keypoints[s], src.name)[0])
+        t = target_by_canon.get(src_read[s].canonical)
         if t is not None:
             dropped.append((s, t))
     if dropped:
@@ -144,7 +159,7 @@ def cross_source_checks(mappings: Sequence[KeypointMapping],
         for e in mapping.entries:
             if len(e.sources) == 1:
                 kp = src.keypoints[e.sources[0]]
-                canon = canonical(kp, src.name)[0]
+                canon = canonical(kp, src.name, mapping.aliases)[0]
                 feeders.setdefault(e.target, {}).setdefault(canon, []).append((name, kp))
     findings = []
     target = next((m.target_schema for m in mappings if m.target_schema is not None), None)

@@ -1,4 +1,4 @@
-"""The ``posemix`` command: train, test, infer, browse, inspect, union, demo, demo-data.
+"""The ``posemix`` command: train, test, infer, browse, inspect, union, names, demo, demo-data.
 
 One module per subcommand, each with ``add_parser(subparsers)``; nothing outside this
 package imports it. User errors (bad files, configs, mappings) print one clear message and
@@ -12,10 +12,10 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from posemix.cli import browse, demo, demo_data, infer, inspect, test, train, union
+from posemix.cli import browse, demo, demo_data, infer, inspect, names, test, train, union
 from posemix.errors import PosemixError
 
-COMMANDS = (train, test, inspect, union, browse, demo_data, demo, infer)
+COMMANDS = (train, test, inspect, union, names, browse, demo_data, demo, infer)
 
 
 def make_parser() -> argparse.ArgumentParser:

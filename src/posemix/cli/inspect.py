@@ -23,11 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from posemix.api import build_dataset, load_config
-    from posemix.inspection import format_summary, summarize
+    from posemix.inspection import composing_sampler, format_summary, summarize
 
     cfg = load_config(args.config, args.cfg_options)
     dataset = build_dataset(cfg, args.split)
-    summary = summarize(dataset, dump=args.dump)
+    sampler = composing_sampler(cfg.get(f"{args.split}_dataloader"), dataset)
+    summary = summarize(dataset, dump=args.dump, sampler=sampler)
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
     if args.report:
         from posemix.report import write_report

@@ -1,8 +1,10 @@
-"""``posemix train``: the mapping checks, then the training run."""
+"""``posemix train``: the mapping checks, the training run, and with ``--reference`` the
+verdict on whether mixing helped each source."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from posemix.cli.common import add_config_args
 
@@ -15,6 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="resume from CKPT, or from the newest checkpoint in the work dir")
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--reference", action="append", metavar="SOURCE=SCORE|FILE",
+                   help="a single-source reference score (coco=0.638, coco/PCK=0.9) or a "
+                        "metrics JSON (e.g. demo_out/report/metrics.json); repeatable: the "
+                        "run ends with a per-source verdict on whether mixing helped")
     p.add_argument("--force", action="store_true",
                    help="train even when the mapping checks find errors")
     p.set_defaults(func=run)
@@ -25,8 +31,16 @@ def run(args: argparse.Namespace) -> int:
     from posemix.api import build_dataset, load_config
     from posemix.checks import refuse_mapping_errors
     from posemix.engine import train
+    from posemix.engine.build import resolve_work_dir
+    from posemix.evaluation.verdict import judge, parse_references, verdict_line, write_verdict
 
     cfg = load_config(args.config, args.cfg_options)
     refuse_mapping_errors(build_dataset(cfg, "train"), args.force)
-    train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp, device=args.device)
+    references = parse_references(args.reference or [])  # bad values fail before training
+    metrics = train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+                    device=args.device)
+    if references and os.environ.get("RANK", "0") == "0":
+        verdicts = judge(metrics, references)
+        write_verdict(resolve_work_dir(cfg, args.work_dir) / "verdict.json", verdicts)
+        print(verdict_line(verdicts), flush=True)
     return 0

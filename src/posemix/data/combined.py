@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from posemix.data.balance import balance_temperature, balanced_lengths
 from posemix.data.datasets import through_pipeline
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
@@ -41,12 +42,15 @@ def unique_names(names: Sequence[str]) -> list[str]:
 class CombinedDataset:
     """MMPose's CombinedDataset: ``datasets`` (configs or objects) seen in ``metainfo``'s layout.
 
-    ``sample_ratio_factor`` sub- or over-samples each source; which rows fill the slots
-    is drawn from (seed, epoch), so an epoch is reproducible and each epoch differs.
+    ``sample_ratio_factor`` sub- or over-samples each source by hand; ``balance=dict(
+    temperature=T)`` by rule instead: the epoch keeps its length and source i fills a share
+    ∝ nᵢ^(1/T) of it (``posemix.data.balance``). Which rows fill a source's slots is drawn
+    from (seed, epoch), so an epoch is reproducible and each epoch differs.
     """
 
     def __init__(self, metainfo: Any, datasets: Sequence, pipeline: Sequence = (),
-                 sample_ratio_factor: Sequence[float] | None = None, test_mode: bool = False,
+                 sample_ratio_factor: Sequence[float] | None = None,
+                 balance: Mapping[str, Any] | None = None, test_mode: bool = False,
                  seed: int = 0, lazy_init: bool = False, max_refetch: int = 1000,
                  serialize_data: bool = True):
         from posemix.transforms import Compose, enable_crop_first
@@ -62,11 +66,19 @@ class CombinedDataset:
         self.source_names = unique_names([d.schema.name for d in self.datasets])
         self.original_lens = [len(t) for t in self.tables]
         self.sample_ratio_factor = self._check_factors(sample_ratio_factor)
-        if self.sample_ratio_factor is None:
-            self.lens = list(self.original_lens)
-        else:  # Python's round (banker's rounding), as MMPose
+        self.balance = None if balance is None else balance_temperature(
+            balance, "CombinedDataset")
+        if self.balance is not None and self.sample_ratio_factor is not None:
+            raise ConfigError("CombinedDataset: give sample_ratio_factor (by hand) or balance "
+                              "(by rule), not both")
+        if self.balance is not None:
+            self.lens = balanced_lengths(self.original_lens, self.balance)
+        elif self.sample_ratio_factor is not None:  # Python's round (banker's), as MMPose
             self.lens = [round(n * f) for n, f in
                          zip(self.original_lens, self.sample_ratio_factor, strict=True)]
+        else:
+            self.lens = list(self.original_lens)
+        self.resampled = self.lens != self.original_lens or self.sample_ratio_factor is not None
         self.cumulative = np.cumsum(self.lens)
         self.pipeline = Compose(pipeline)
         if not test_mode:  # training: decode only what each crop needs (LoadImage)
@@ -130,7 +142,7 @@ class CombinedDataset:
         index %= n
         source = int(np.searchsorted(self.cumulative, index, side="right"))
         local = index - (int(self.cumulative[source - 1]) if source else 0)
-        if self.sample_ratio_factor is not None:
+        if self.resampled:
             local = int(self._resampled(self.epoch if epoch is None else epoch, source)[local])
         return source, local
 

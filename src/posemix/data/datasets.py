@@ -25,7 +25,13 @@ import numpy as np
 
 from posemix.config.validation import positive_int
 from posemix.data.cache import cached_table
-from posemix.data.readers import read_aic, read_coco, read_detections, read_mpii
+from posemix.data.readers import (
+    read_aic,
+    read_coco,
+    read_coco_wholebody,
+    read_detections,
+    read_mpii,
+)
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.data.table import InstanceTable
@@ -351,6 +357,17 @@ class JhmdbDataset(BaseCocoStyleDataset):
 
     def read_annotations(self) -> InstanceTable:
         return read_coco(self.ann_file, num_keypoints=self.schema.num_keypoints, one_based=True)
+
+
+@DATASETS.register()
+class CocoWholeBodyDataset(BaseCocoStyleDataset):
+    """COCO-WholeBody (133 keypoints: body, feet, face, hands), e.g. for the feet of
+    RTMPose's halpe26 recipe. Visibility is ``v > 0`` as for every COCO-style set."""
+
+    METAINFO = {"from_file": "configs/_base_/datasets/coco_wholebody.py"}
+
+    def read_annotations(self) -> InstanceTable:
+        return read_coco_wholebody(self.ann_file)
 
 
 @DATASETS.register()

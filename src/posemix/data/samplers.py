@@ -8,11 +8,13 @@ then depend on (seed, epoch, index) alone, whatever the number of workers or ran
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from posemix.config.validation import positive_int
+from posemix.data.balance import apportion, balance_temperature, balanced_shares
 from posemix.errors import ConfigError
 from posemix.registry import SAMPLERS
 
@@ -83,20 +85,31 @@ class DefaultSampler(_EpochSampler):
 
 @SAMPLERS.register()
 class MultiSourceSampler(_EpochSampler):
-    """Batches with a fixed composition: ``source_ratio`` of each CombinedDataset source.
+    """Batches with a fixed composition: ``source_ratio`` of each CombinedDataset source, or
+    with ``balance=dict(temperature=T)`` the ratio nᵢ^(1/T) of the sources' sizes nᵢ.
 
     Unlike MMPose's: a ratio that gives a source zero samples per batch is an error at
     construction (MMPose hangs), each epoch reshuffles, sources of equal length get different
     orders, and it draws from the resampled sources when ``sample_ratio_factor`` is set.
     """
 
-    def __init__(self, dataset: Sequence, batch_size: int, source_ratio: Sequence[float],
-                 shuffle: bool = True, round_up: bool = True, seed: int | None = None):
+    def __init__(self, dataset: Sequence, batch_size: int,
+                 source_ratio: Sequence[float] | None = None, shuffle: bool = True,
+                 round_up: bool = True, seed: int | None = None,
+                 balance: Mapping[str, Any] | None = None):
         super().__init__(dataset, seed)
         lens = getattr(dataset, "lens", None)
         if lens is None:
             raise ConfigError("MultiSourceSampler needs a CombinedDataset (with one length per "
                               f"source), got {type(dataset).__name__}")
+        if (source_ratio is None) == (balance is None):
+            raise ConfigError("MultiSourceSampler: give source_ratio (by hand) or balance=dict("
+                              "temperature=T) (by rule), exactly one of them")
+        self.balance = None if balance is None else dict(balance)
+        if balance is not None:
+            sizes = getattr(dataset, "original_lens", lens)
+            source_ratio = balanced_shares(
+                sizes, balance_temperature(balance, "MultiSourceSampler")).tolist()
         positive_int(batch_size, "MultiSourceSampler: batch_size")
         if len(source_ratio) != len(lens):
             raise ConfigError(f"MultiSourceSampler: source_ratio has {len(source_ratio)} values "
@@ -104,9 +117,12 @@ class MultiSourceSampler(_EpochSampler):
         if any(r < 0 for r in source_ratio) or sum(source_ratio) <= 0:
             raise ConfigError(f"MultiSourceSampler: source_ratio must be non-negative with a "
                               f"positive sum, got {list(source_ratio)}")
-        total = float(sum(source_ratio))
-        per_source = [int(batch_size * r / total) for r in source_ratio]
-        per_source[0] = batch_size - sum(per_source[1:])
+        if balance is not None:
+            per_source = apportion(np.asarray(source_ratio), batch_size)
+        else:  # MMPose's rounding: truncate, the first source takes the rest
+            total = float(sum(source_ratio))
+            per_source = [int(batch_size * r / total) for r in source_ratio]
+            per_source[0] = batch_size - sum(per_source[1:])
         names = getattr(dataset, "source_names", [str(i) for i in range(len(lens))])
         starved = [f"{names[i]} (ratio {source_ratio[i]})" for i, c in enumerate(per_source)
                    if c <= 0]

@@ -207,6 +207,15 @@ class InstanceTable:
                    if getattr(self, name) is not None}
         return dataclasses.replace(self, **changes)
 
+    def keypoint_subset(self, keypoints: Sequence[int]) -> InstanceTable:
+        """The same instances with only keypoint columns ``keypoints`` (in that order);
+        ``num_keypoints`` counts the labelled ones among them."""
+        idx = np.asarray(keypoints, dtype=np.int64)
+        visibility = self.visibility[:, idx]
+        return dataclasses.replace(self, keypoints=self.keypoints[:, idx], visibility=visibility,
+                                   defined=self.defined[idx],
+                                   num_keypoints=(visibility > 0).sum(axis=1))
+
     # -- on-disk cache ----------------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
         meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION,

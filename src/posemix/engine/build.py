@@ -107,7 +107,7 @@ def build_training_state(runner: Any, resume: str | bool | None
     if cfg.get("sync_bn") and ctx.distributed:
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     runner.prepare_model(module)
-    optimizer = build_optimizer(module, optimizer_cfg)
+    optimizer = build_optimizer(module, optimizer_cfg, settings.paramwise)
     factor = scale_lr(optimizer, cfg.get("auto_scale_lr"), ctx.world_size * train.batch_size)
     schedulers = build_schedulers(cfg.get("param_scheduler"), optimizer, len(train.loader),
                                   max_epochs)

@@ -80,7 +80,9 @@ def evaluator_for_model(evaluator_cfg: Any, dataset: Any, module: nn.Module,
         raise ConfigError("evaluation needs the model's keypoint schema: give the model a "
                           "metainfo, or use a dataset with a schema")
     indices = (getattr(module, "test_cfg", None) or {}).get("output_keypoint_indices")
-    return build_evaluator(evaluator_cfg, dataset, schema, indices)
+    per_head = getattr(getattr(module, "head", None), "output_schemas", None)  # MultiSourceHead
+    return build_evaluator(evaluator_cfg, dataset, schema, indices,
+                           per_head() if per_head is not None else None)
 
 
 def evaluate(module: nn.Module, loader: Loader, evaluator: Any,
@@ -172,7 +174,7 @@ class EpochBasedTrainLoop:
         inputs = _inputs_to(batch["inputs"], device)
         targets = _to_device(batch["targets"], device)
         with self._autocast():
-            losses = state.model(inputs, targets, mode="loss")
+            losses = state.model(inputs, targets, batch["meta"], mode="loss")
         total, values = parse_losses(losses)
         if not math.isfinite(values["loss"]):
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())

@@ -1,20 +1,25 @@
 """Optimizer construction and the optimizer step (MMPose's ``optim_wrapper`` vocabulary).
 
 ``optim_wrapper = dict(type='OptimWrapper' | 'AmpOptimWrapper', optimizer=dict(type=...),
-clip_grad=dict(max_norm=..., norm_type=2) | dict(type='value', clip_value=...))``.
-One param group holds every trainable parameter, as mmengine's default constructor gives
-without ``paramwise_cfg``.
+clip_grad=dict(max_norm=..., norm_type=2) | dict(type='value', clip_value=...),
+paramwise_cfg=dict(norm_decay_mult=..., bias_decay_mult=..., bypass_duplicate=...))``.
+Without ``paramwise_cfg`` one param group holds every trainable parameter, as mmengine's
+default constructor gives. With it, each parameter's weight decay is scaled as mmengine's
+DefaultOptimWrapperConstructor scales it (norm layers' parameters by ``norm_decay_mult``,
+other ``bias`` parameters by ``bias_decay_mult``); parameters with equal settings share one
+group (mmengine makes a group per parameter: the same update, but slower steps).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
 
 from posemix.config.validation import positive_int, reject_unknown_keys
 from posemix.errors import ConfigError
@@ -27,6 +32,9 @@ _WRAPPER_TYPES = ("OptimWrapper", "AmpOptimWrapper")
 _WRAPPER_KEYS = {"type", "optimizer", "clip_grad", "accumulative_counts", "paramwise_cfg",
                  "constructor"}
 _AMP_KEYS = {"loss_scale", "dtype"}
+_PARAMWISE_KEYS = {"norm_decay_mult", "bias_decay_mult", "bypass_duplicate"}
+# mmengine's norm classes for norm_decay_mult (SyncBatchNorm is a _BatchNorm).
+_NORM_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 _AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -38,11 +46,12 @@ class OptimSettings:
     amp: bool = False  # AmpOptimWrapper: mixed precision without --amp
     amp_dtype: torch.dtype | None = None  # None: bf16 when the GPU supports it, else fp16
     loss_scale: str | float = "dynamic"
+    paramwise: dict[str, Any] | None = None  # checked paramwise_cfg, see build_optimizer
 
 
 def parse_optim_wrapper(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], OptimSettings]:
     """Split ``optim_wrapper`` into the optimizer config and the step settings, rejecting
-    what posemix does not do (gradient accumulation) and warning about what it ignores."""
+    what posemix does not do (gradient accumulation)."""
     cfg = dict(cfg)
     type_ = cfg.get("type", "OptimWrapper")
     if type_ not in _WRAPPER_TYPES:
@@ -56,14 +65,12 @@ def parse_optim_wrapper(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], OptimSe
     if cfg.get("accumulative_counts", 1) != 1:
         raise ConfigError("optim_wrapper accumulative_counts > 1 (gradient accumulation) is "
                           "not supported; raise the batch size or the number of GPUs instead")
-    if cfg.get("paramwise_cfg"):
-        warnings.warn("optim_wrapper.paramwise_cfg is ignored: posemix puts every parameter "
-                      "in one group with the optimizer's lr and weight_decay", stacklevel=2)
     if cfg.get("constructor", "DefaultOptimWrapperConstructor") != \
             "DefaultOptimWrapperConstructor":
         raise ConfigError(f"optim_wrapper constructor '{cfg['constructor']}' is not supported")
     settings = OptimSettings(clip_grad=_check_clip(cfg.get("clip_grad")),
-                             amp=type_ == "AmpOptimWrapper")
+                             amp=type_ == "AmpOptimWrapper",
+                             paramwise=_check_paramwise(cfg.get("paramwise_cfg")))
     if settings.amp:
         dtype = cfg.get("dtype")
         if dtype is not None and dtype not in _AMP_DTYPES:
@@ -96,9 +103,65 @@ def _check_clip(clip: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"type": kind, **clip}
 
 
-def build_optimizer(model: nn.Module, optimizer_cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """The optimizer over the model's trainable parameters (one param group)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def _check_paramwise(paramwise: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not paramwise:
+        return None
+    paramwise = dict(paramwise)
+    unknown = sorted(set(paramwise) - _PARAMWISE_KEYS)
+    if unknown:
+        raise ConfigError(f"optim_wrapper.paramwise_cfg has unsupported key(s) {unknown}; "
+                          f"posemix supports {', '.join(sorted(_PARAMWISE_KEYS))}")
+    for key in ("norm_decay_mult", "bias_decay_mult"):
+        value = paramwise.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"optim_wrapper.paramwise_cfg.{key} must be a number >= 0, "
+                              f"got {value!r}")
+    return paramwise
+
+
+def decay_multipliers(model: nn.Module, paramwise: Mapping[str, Any]
+                      ) -> list[tuple[nn.Parameter, float]]:
+    """(parameter, weight-decay multiplier) for every trainable parameter, by mmengine's rule:
+    a norm layer's own parameters get ``norm_decay_mult``, any other parameter named ``bias``
+    gets ``bias_decay_mult``, everything else 1 (ScaleNorm's ``g`` too: it is no norm class).
+    A parameter reached twice (shared) counts once; ``bypass_duplicate=False`` refuses that."""
+    norm_mult = float(paramwise.get("norm_decay_mult", 1.0))
+    bias_mult = float(paramwise.get("bias_decay_mult", 1.0))
+    seen: set[int] = set()
+    out = []
+    for module_name, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            if id(param) in seen:
+                if not paramwise.get("bypass_duplicate", False):
+                    raise ConfigError(
+                        f"parameter {module_name}.{name} is shared with another module; set "
+                        f"optim_wrapper.paramwise_cfg.bypass_duplicate=True to count it once")
+                continue
+            seen.add(id(param))
+            if isinstance(module, _NORM_TYPES):
+                mult = norm_mult
+            elif name == "bias":
+                mult = bias_mult
+            else:
+                mult = 1.0
+            out.append((param, mult))
+    return out
+
+
+def build_optimizer(model: nn.Module, optimizer_cfg: Mapping[str, Any],
+                    paramwise: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+    """The optimizer over the model's trainable parameters: one param group, or with
+    ``paramwise`` one group per distinct weight decay (see :func:`decay_multipliers`)."""
+    if paramwise is None:
+        params: list[Any] = [p for p in model.parameters() if p.requires_grad]
+    else:
+        decay = float(optimizer_cfg.get("weight_decay", 0.0))
+        groups: dict[float, list[nn.Parameter]] = {}
+        for param, mult in decay_multipliers(model, paramwise):
+            groups.setdefault(mult, []).append(param)
+        params = [{"params": ps, "weight_decay": decay * mult} for mult, ps in groups.items()]
     if not params:
         raise ConfigError("the model has no trainable parameters")
     return OPTIMIZERS.build(dict(optimizer_cfg), params=params)

@@ -1,10 +1,13 @@
-"""Evaluation: COCO keypoint AP (faster-coco-eval does the OKS matching), OKS NMS, PCK."""
+"""Evaluation: COCO keypoint AP (faster-coco-eval does the OKS matching), OKS NMS, PCK, AUC,
+EPE."""
 
 from posemix.evaluation.coco_metric import CocoMetric, instance_scores, load_coco_gt
 from posemix.evaluation.nms import oks_matrix, oks_nms, soft_oks_nms
-from posemix.evaluation.pck import PCKAccuracy, pck_per_keypoint
+from posemix.evaluation.pck import AUC, EPE, PCKAccuracy, pck_per_keypoint
 
 __all__ = [
+    "AUC",
+    "EPE",
     "CocoMetric",
     "PCKAccuracy",
     "instance_scores",

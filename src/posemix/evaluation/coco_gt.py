@@ -25,8 +25,9 @@ def is_coco_layout(path: str | os.PathLike) -> bool:
     return head[:1] == b"{"
 
 
-def table_to_coco(table: Any, schema: KeypointSchema) -> dict:
-    """A COCO keypoint GT dict of the instances in ``table`` (the source's own layout)."""
+def table_to_coco(table: Any, schema: KeypointSchema, with_area: bool = False) -> dict:
+    """A COCO keypoint GT dict of the instances in ``table`` (the source's own layout);
+    ``with_area`` writes the table's areas (else the metric derives them from the boxes)."""
     used = np.unique(table.image_index)
     images = [{"id": int(table.image_id[i]), "file_name": table.file_name[int(i)],
                "width": int(table.width[i]), "height": int(table.height[i])} for i in used]
@@ -36,7 +37,8 @@ def table_to_coco(table: Any, schema: KeypointSchema) -> dict:
         {"id": int(table.ann_id[n]), "image_id": int(table.image_id[table.image_index[n]]),
          "category_id": 1, "bbox": [float(v) for v in xywh[n]], "iscrowd": int(table.iscrowd[n]),
          "num_keypoints": int((table.visibility[n] > 0).sum()),
-         "keypoints": [float(v) for v in keypoints[n].reshape(-1)]}
+         "keypoints": [float(v) for v in keypoints[n].reshape(-1)],
+         **({"area": float(table.area[n])} if with_area else {})}
         for n in range(len(table))
     ]
     category = {"id": 1, "name": "person", "supercategory": "person",
@@ -45,10 +47,11 @@ def table_to_coco(table: Any, schema: KeypointSchema) -> dict:
     return {"images": images, "annotations": annotations, "categories": [category]}
 
 
-def write_coco_gt(table: Any, schema: KeypointSchema, path: str | os.PathLike) -> Path:
+def write_coco_gt(table: Any, schema: KeypointSchema, path: str | os.PathLike,
+                  with_area: bool = False) -> Path:
     """Write ``table_to_coco`` to ``path`` (temp file + rename) and return the path."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(table_to_coco(table, schema)), encoding="utf-8")
+    tmp.write_text(json.dumps(table_to_coco(table, schema, with_area)), encoding="utf-8")
     os.replace(tmp, path)
     return path

@@ -8,7 +8,7 @@ pipeline step for configs that put it elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -23,17 +23,27 @@ class KeypointConverter:
     """Map a source layout onto ``num_keypoints`` target keypoints.
 
     ``mapping`` is a list of ``(s, t)`` / ``((s1, s2, ...), t)`` pairs, or ``'by_name'``
-    (the pairs are derived from the keypoint names of the two schemas). Flip indices are
-    never derived here: they always come from the target schema.
+    (the pairs are derived from the keypoint names of the two schemas). ``aliases`` tell
+    ``'by_name'`` what the vocabulary cannot know: ``{'Hand': 'wrist'}`` reads the source's
+    'Hand' (and 'LHand', 'hand_right', ...) as the wrist. Flip indices are never derived
+    here: they always come from the target schema.
     """
 
-    def __init__(self, num_keypoints: int | None = None, mapping: Sequence | str = "by_name"):
+    def __init__(self, num_keypoints: int | None = None, mapping: Sequence | str = "by_name",
+                 aliases: Mapping[str, str] | None = None):
         if num_keypoints is not None and (not isinstance(num_keypoints, int)
                                           or num_keypoints <= 0):
             raise MappingError(f"KeypointConverter: num_keypoints must be a positive integer, "
                                f"got {num_keypoints!r}")
         self.num_keypoints = num_keypoints
         self.by_name = mapping == "by_name"
+        if aliases is not None and not self.by_name:
+            raise MappingError("KeypointConverter: aliases apply to mapping='by_name' only")
+        if aliases is not None and (not isinstance(aliases, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in aliases.items())):
+            raise MappingError(f"KeypointConverter: aliases must map names to names, e.g. "
+                               f"{{'Hand': 'wrist'}}, got {aliases!r}")
+        self.aliases = dict(aliases or {})
         self.entries = None if self.by_name else parse_pairs(mapping, "KeypointConverter")
         self.mapping: KeypointMapping | None = None
 
@@ -49,7 +59,7 @@ class KeypointConverter:
                 f"the combined schema '{target.name}' with {target.num_keypoints} keypoints"
             )
         if self.by_name:
-            self.mapping = mapping_by_name(source, target, label)
+            self.mapping = mapping_by_name(source, target, label, self.aliases)
         else:
             self.mapping = KeypointMapping(self.entries, source.num_keypoints,
                                            target.num_keypoints, label, source, target)

@@ -7,16 +7,23 @@ flip partners) and applied to whole instance tables at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from posemix.errors import MappingError
+from posemix.errors import ConfigError, MappingError
 from posemix.keypoints.schema import KeypointSchema
-from posemix.keypoints.vocabulary import MatchKind, canonical, side
+from posemix.keypoints.spelling import side
+from posemix.keypoints.vocabulary import (
+    RANK,
+    MatchKind,
+    NameMatch,
+    normalize_aliases,
+    read_schema_names,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class KeypointMapping:
     source_schema: KeypointSchema | None = None
     target_schema: KeypointSchema | None = None
     warnings: list[str] = field(default_factory=list)
+    by_name: bool = False
+    aliases: dict[str, str] = field(default_factory=dict)  # the user's, normalised
 
     def __post_init__(self) -> None:
         seen: dict[int, MappingEntry] = {}
@@ -177,37 +186,54 @@ class KeypointMapping:
         return out_k, out_v
 
 
-def mapping_by_name(source: KeypointSchema, target: KeypointSchema,
-                    label: str = "mapping") -> KeypointMapping:
+def match_by_name(source: KeypointSchema, target: KeypointSchema,
+                  aliases: Mapping[str, str] | None = None
+                  ) -> tuple[list[NameMatch], dict[str, list[str]], dict[int, tuple[int, str]]]:
+    """How ``source``'s names are read, the canonical names several of them share, and
+    ``{source index: (target index, match kind)}`` for the others that the target has.
+
+    ``aliases`` (the user's) and the target's own (a union built with aliases) are read on
+    the source's names; the user's win.
+    """
+    target_names, _ = read_schema_names(target.keypoints, target.name)
+    targets: dict[str, tuple[int, MatchKind]] = {}
+    for t, m in enumerate(target_names):
+        targets.setdefault(m.canonical, (t, m.kind))
+    merged = {**target.aliases, **(aliases or {})}
+    source_names, clashes = read_schema_names(source.keypoints, source.name, merged)
+    matches = {}
+    for s, m in enumerate(source_names):
+        if m.canonical in targets and m.canonical not in clashes:
+            t, tkind = targets[m.canonical]
+            kind = m.kind if RANK[m.kind] >= RANK[tkind] else tkind
+            matches[s] = (t, "exact" if kind == "unknown" else kind)
+    return source_names, clashes, matches
+
+
+def mapping_by_name(source: KeypointSchema, target: KeypointSchema, label: str = "mapping",
+                    aliases: Mapping[str, str] | None = None) -> KeypointMapping:
     """Map every source keypoint to the target keypoint of the same canonical name.
 
-    Alias and guessed matches are kept, marked on their entries, and guesses are listed in
-    the mapping's warnings for the user to confirm.
+    Names are read as :func:`match_by_name` says. Alias and guessed matches are kept,
+    marked on their entries, and guesses are listed in the mapping's warnings for the user
+    to confirm. Source keypoints that share a canonical name are refused.
     """
-    rank = {"exact": 0, "alias": 1, "guess": 2}
-    targets: dict[str, tuple[int, MatchKind]] = {}
-    for t, name in enumerate(target.keypoints):
-        canon, kind = canonical(name, target.name)
-        targets.setdefault(canon, (t, kind))
+    source_names, clashes, matches = match_by_name(source, target, aliases)
+    if clashes:
+        parts = "; ".join(f"{names} all mean '{canon}'" for canon, names in clashes.items())
+        raise MappingError(f"{label}: keypoints of '{source.name}' cannot be told apart by "
+                           f"name: {parts}; write the mapping pairs, or give aliases")
     entries, notes = [], []
-    for s, name in enumerate(source.keypoints):
-        canon, kind = canonical(name, source.name)
-        if canon not in targets:
-            continue
-        t, tkind = targets[canon]
-        match = kind if rank[kind] >= rank[tkind] else tkind
+    for s, (t, match) in matches.items():
         entries.append(MappingEntry((s,), t, match))
         if match == "guess":
-            notes.append(f"{label}: '{name}' ({source.name}) -> '{target.keypoints[t]}' "
-                         f"({target.name}) is a guess by name; confirm it or write the pair")
-    used_targets = [e.target for e in entries]
-    duplicates = {t for t in used_targets if used_targets.count(t) > 1}
-    if duplicates:
-        names = [target.keypoints[t] for t in sorted(duplicates)]
-        raise MappingError(f"{label}: several '{source.name}' keypoints match target keypoint(s) "
-                           f"{names} by name; write the mapping pairs for them")
+            notes.append(f"{label}: '{source.keypoints[s]}' ({source.name}) -> "
+                         f"'{target.keypoints[t]}' ({target.name}) is a guess by name; "
+                         f"confirm it or write the pair")
+    merged = {**target.aliases, **(aliases or {})}
     return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
-                           source, target, notes)
+                           source, target, notes, by_name=True,
+                           aliases=normalize_aliases(merged))
 
 
 def source_label(dataset: Any) -> str:
@@ -228,3 +254,19 @@ def identity_mapping(source: KeypointSchema, target: KeypointSchema,
     entries = [MappingEntry((i,), i) for i in range(source.num_keypoints)]
     return KeypointMapping(entries, source.num_keypoints, target.num_keypoints, label,
                            source, target)
+
+
+def output_indices_for(source: KeypointSchema, outputs: KeypointSchema, label: str) -> np.ndarray:
+    """For each keypoint of ``source``, the keypoint of ``outputs`` with its name: where a
+    model's outputs hold a source's prediction, or a union target a source's target."""
+    mapping = mapping_by_name(source, outputs, label)
+    index = np.full(source.num_keypoints, -1, np.int64)
+    for entry in mapping.entries:
+        index[entry.sources[0]] = entry.target
+    missing = [source.keypoints[i] for i in np.flatnonzero(index < 0)]
+    if missing:
+        raise ConfigError(
+            f"{label}: '{outputs.name}' has no keypoint for {missing} of '{source.name}' "
+            f"(its keypoints: {list(outputs.keypoints)}); the source's own layout needs "
+            f"them: use a layout that includes them (e.g. the union of the sources)")
+    return index

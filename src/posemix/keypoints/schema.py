@@ -21,7 +21,9 @@ class KeypointSchema:
     """Names, flip partners, body parts, skeleton, loss weights and OKS sigmas of one layout.
 
     ``swaps[i]`` is the mirror keypoint's name ('' for a self-symmetric keypoint).
-    ``source`` says where the schema came from, so every error can name it.
+    ``source`` says where the schema came from, so every error can name it. ``aliases``
+    are the user's name aliases it was built with (a union's): mappings by name into it
+    read source names with them.
     """
 
     name: str
@@ -35,6 +37,7 @@ class KeypointSchema:
     link_colors: np.ndarray | None = None
     source: str = "<built in code>"
     paper_info: object = field(default=None, repr=False)
+    aliases: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         k = len(self.keypoints)

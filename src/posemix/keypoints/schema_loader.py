@@ -39,7 +39,8 @@ def load_schema_file(path: str | os.PathLike) -> KeypointSchema:
 
 def load_schema(spec: SchemaSpec) -> KeypointSchema:
     """A schema from: a schema, a built-in name ('coco'), a file path, ``dict(from_file=...)``,
-    ``dict(union_of=[...], target=None, name=None)`` or a raw MMPose ``dataset_info`` dict."""
+    ``dict(union_of=[...], target=None, name=None, aliases=None)`` or a raw MMPose
+    ``dataset_info`` dict."""
     if isinstance(spec, KeypointSchema):
         return spec
     if isinstance(spec, Mapping):
@@ -64,20 +65,28 @@ def load_schema(spec: SchemaSpec) -> KeypointSchema:
 
 
 def _union(spec: Mapping) -> KeypointSchema:
-    """``dict(union_of=[...], target=None, name=None)``: the union, its notes as warnings."""
-    extra = set(spec) - {"union_of", "target", "name"}
+    """``dict(union_of=[...], target=None, name=None, aliases=None)``: the union, its notes
+    as warnings."""
+    extra = set(spec) - {"union_of", "target", "name", "aliases"}
     if extra:
-        raise MetainfoError(f"metainfo=dict(union_of=...) takes only 'target' and 'name', got "
-                            f"{sorted(extra)}")
-    schema, notes = union_from_spec(spec["union_of"], spec.get("target"), spec.get("name"))
+        raise MetainfoError(f"metainfo=dict(union_of=...) takes only 'target', 'name' and "
+                            f"'aliases', got {sorted(extra)}")
+    aliases = spec.get("aliases")
+    if aliases is not None and (not isinstance(aliases, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in aliases.items())):
+        raise MetainfoError(f"metainfo=dict(union_of=..., aliases=...): aliases must map names "
+                            f"to names, e.g. {{'Hand': 'wrist'}}, got {aliases!r}")
+    schema, notes = union_from_spec(spec["union_of"], spec.get("target"), spec.get("name"),
+                                    aliases)
     for note in notes:
         warnings.warn(f"union of schemas: {note}", stacklevel=3)
     return schema
 
 
 def union_from_spec(specs: Sequence[SchemaSpec], target: SchemaSpec | None = None,
-                    name: str | None = None) -> tuple[KeypointSchema, list[str]]:
+                    name: str | None = None, aliases: Mapping[str, str] | None = None
+                    ) -> tuple[KeypointSchema, list[str]]:
     """:func:`~posemix.keypoints.union.build_union` over built-in names, metainfo files,
     dicts or schemas (anything :func:`load_schema` accepts)."""
     return build_union([load_schema(s) for s in specs],
-                       None if target is None else load_schema(target), name)
+                       None if target is None else load_schema(target), name, aliases)

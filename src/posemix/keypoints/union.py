@@ -39,7 +39,7 @@ itself, and the keypoints of other schemas that it lacks are dropped (listed in 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,13 @@ import numpy as np
 
 from posemix.errors import MetainfoError
 from posemix.keypoints.schema import KeypointSchema
-from posemix.keypoints.vocabulary import MatchKind, canonical, normalize
+from posemix.keypoints.spelling import spell
+from posemix.keypoints.vocabulary import (
+    PAIRED_POINTS,
+    MatchKind,
+    canonical,
+    read_schema_names,
+)
 
 SAME_CONVENTION = (0.8, 1.25)  # median sigma ratio for "follows the union's convention"
 
@@ -61,36 +67,30 @@ class _Name:
     spelling: str
 
 
-def _schema_names(schema: KeypointSchema) -> list[_Name]:
+def _schema_names(schema: KeypointSchema, aliases: Mapping[str, str] | None) -> list[_Name]:
     """Canonical name, match kind and union spelling of each keypoint of ``schema``."""
-    out = []
-    for name in schema.keypoints:
-        canon, kind = canonical(name, schema.name)
-        schema_specific = canon != canonical(name)[0]
-        out.append(_Name(canon, kind, canon if schema_specific else name))
-    by_canon: dict[str, list[int]] = {}
-    for i, n in enumerate(out):
-        by_canon.setdefault(n.canon, []).append(i)
-    for canon, ids in by_canon.items():
-        if len(ids) < 2:
-            continue
-        # a guessed synonym yields to the keypoint that has the name (e.g. 'neck' + 'thorax')
-        guessed = [i for i in ids if out[i].kind == "guess"]
-        if len(ids) - len(guessed) <= 1 and len(guessed) < len(ids):
-            for i in guessed:
-                own = normalize(schema.keypoints[i])
-                out[i] = _Name(own, "exact", schema.keypoints[i])
-            continue
-        names = [schema.keypoints[i] for i in ids]
+    read, clashes = read_schema_names(schema.keypoints, schema.name, aliases)
+    if clashes:
+        canon, names = next(iter(clashes.items()))
         raise MetainfoError(f"{schema.source}: schema '{schema.name}' has keypoints {names} that "
                             f"all mean '{canon}'; a union cannot tell them apart")
+    out = []
+    for m in read:
+        # a name that means this point only in its own schema or by a user alias, or a
+        # side-free use of a paired word (Halpe's 'hip'), is spelled canonically
+        spelled = spell(m.name)
+        specific = m.kind == "user alias" or m.kind == "alias" and (
+            m.canonical != canonical(m.name)[0]
+            or not spelled.side and spelled.part in PAIRED_POINTS)
+        out.append(_Name(m.canonical, m.kind, m.canonical if specific else m.name))
     return out
 
 
 class _UnionBuilder:
     """Collects the union's keypoints and, per schema, where each of its keypoints went."""
 
-    def __init__(self, schemas: Sequence[KeypointSchema]):
+    def __init__(self, schemas: Sequence[KeypointSchema],
+                 aliases: Mapping[str, str] | None = None):
         self.schemas = list(schemas)
         self.target = self.schemas[0]
         self.warnings: list[str] = []
@@ -98,10 +98,13 @@ class _UnionBuilder:
         self.names: list[str] = []          # union spelling per union keypoint
         self.owner: list[tuple[int, int]] = []  # (schema, keypoint) first defining it
         self.slots: list[dict[int, int]] = []  # per schema: its keypoint -> union keypoint
+        self.kinds: list[list[MatchKind]] = []  # per schema: how each keypoint was read
         by_canon: dict[str, int] = {}
         for j, schema in enumerate(self.schemas):
             slots: dict[int, int] = {}
-            for i, n in enumerate(_schema_names(schema)):
+            names = _schema_names(schema, aliases)
+            self.kinds.append([n.kind for n in names])
+            for i, n in enumerate(names):
                 u = by_canon.get(n.canon)
                 if u is None:
                     u = by_canon[n.canon] = len(self.names)
@@ -110,8 +113,8 @@ class _UnionBuilder:
                     if n.spelling != schema.keypoints[i]:
                         self.warnings.append(
                             f"'{schema.keypoints[i]}' of '{schema.name}' is spelled "
-                            f"'{n.spelling}' in the union: a bare name like this means another "
-                            f"point in other schemas")
+                            f"'{n.spelling}' in the union: the name means this point only in "
+                            f"its own schema ({n.kind})")
                 elif n.kind == "guess" or self._owner_kind(u) == "guess":
                     self.warnings.append(
                         f"'{schema.keypoints[i]}' of '{schema.name}' is taken to be the union's "
@@ -121,7 +124,7 @@ class _UnionBuilder:
 
     def _owner_kind(self, u: int) -> MatchKind:
         j, i = self.owner[u]
-        return canonical(self.schemas[j].keypoints[i], self.schemas[j].name)[1]
+        return self.kinds[j][i]
 
     @property
     def num_target(self) -> int:
@@ -282,9 +285,10 @@ class _UnionBuilder:
         )
 
 
-def _merge_warnings(schemas: Sequence[KeypointSchema], target: KeypointSchema) -> list[str]:
+def _merge_warnings(schemas: Sequence[KeypointSchema], target: KeypointSchema,
+                    aliases: Mapping[str, str] | None) -> list[str]:
     """What merging ``schemas`` into ``target`` drops or only guesses."""
-    builder = _UnionBuilder([target, *schemas])
+    builder = _UnionBuilder([target, *schemas], aliases)
     out = [w for w in builder.warnings if "by a guess" in w]
     for j, schema in enumerate(schemas, start=1):
         dropped = [schema.keypoints[i] for i, u in builder.slots[j].items()
@@ -296,21 +300,25 @@ def _merge_warnings(schemas: Sequence[KeypointSchema], target: KeypointSchema) -
 
 
 def build_union(schemas: Sequence[KeypointSchema], target: KeypointSchema | None = None,
-                name: str | None = None) -> tuple[KeypointSchema, list[str]]:
+                name: str | None = None, aliases: Mapping[str, str] | None = None
+                ) -> tuple[KeypointSchema, list[str]]:
     """The union schema of ``schemas`` and the warnings a user should read.
 
     The first schema is the target whose keypoints, order and values win (see the module
     docstring for every rule). With ``target`` given the result is ``target`` itself (merge
     mode), renamed to ``name`` when one is given. The default name joins the schemas'
-    names ('coco_aic').
+    names ('coco_aic'). ``aliases`` (the user's, ``{'Hand': 'wrist'}``) read every schema's
+    names; the result carries them, so that mappings by name into it read them too.
     """
     schemas = list(schemas)
     if not schemas:
         raise MetainfoError("a union needs at least one schema")
     if target is not None:
-        warnings = _merge_warnings(schemas, target)
-        merged = target if name is None else dataclasses.replace(target, name=name)
-        return merged, warnings
-    builder = _UnionBuilder(schemas)
+        warnings = _merge_warnings(schemas, target, aliases)
+        if name is None and not aliases:
+            return target, warnings
+        return dataclasses.replace(target, name=name or target.name,
+                                   aliases=dict(aliases or {})), warnings
+    builder = _UnionBuilder(schemas, aliases)
     union = builder.build(name or "_".join(s.name for s in schemas))
-    return union, builder.warnings
+    return dataclasses.replace(union, aliases=dict(aliases or {})), builder.warnings

@@ -13,7 +13,7 @@ from torch import nn
 from posemix.config.validation import reject_unknown_keys
 from posemix.errors import ConfigError, PosemixError
 from posemix.models.data_preprocessor import PoseDataPreprocessor
-from posemix.models.heads.heatmap_head import flip_heatmaps
+from posemix.models.heads.common import predict_outputs
 from posemix.models.init_weights import (
     InitCfg,
     LoadReport,
@@ -24,7 +24,7 @@ from posemix.models.init_weights import (
 from posemix.registry import MODELS
 
 _TEST_CFG_KEYS = {"flip_test", "flip_mode", "shift_heatmap", "output_keypoint_indices",
-                  "output_heatmaps"}
+                  "output_heatmaps", "output_head"}
 _TRAIN_CFG_KEYS = {"compute_acc"}
 _META_KEYS = ("input_size", "input_center", "input_scale")
 
@@ -71,6 +71,7 @@ class TopdownPoseEstimator(nn.Module):
         self.train_cfg = _check_keys(train_cfg, _TRAIN_CFG_KEYS, "train_cfg")
         self.schema = self._load_schema(metainfo) if metainfo is not None else None
         self._set_num_keypoints(num_keypoints)
+        self._bind_sources()
         indices = self.test_cfg.get("output_keypoint_indices")
         k = self.head.out_channels
         if indices is not None and not all(0 <= int(i) < k for i in indices):
@@ -100,6 +101,24 @@ class TopdownPoseEstimator(nn.Module):
             raise ConfigError("head out_channels is not set and the model has no metainfo or "
                               "num_keypoints to take it from")
 
+    def _bind_sources(self) -> None:
+        """A MultiSourceHead (one head per source) learns where each source's keypoints lie
+        in the model's schema; ``test_cfg.output_head`` names one of its heads."""
+        output_head = self.test_cfg.get("output_head")
+        if not hasattr(self.head, "bind_union"):
+            if output_head is not None:
+                raise ConfigError(f"test_cfg output_head='{output_head}' needs a "
+                                  f"MultiSourceHead; this model has a {type(self.head).__name__}")
+            return
+        if self.schema is None:
+            raise ConfigError("a MultiSourceHead needs the model's schema (the union of the "
+                              "sources): set model.metainfo, e.g. to the CombinedDataset's")
+        if self.test_cfg.get("output_keypoint_indices") is not None:
+            raise ConfigError("test_cfg output_keypoint_indices does not apply to a "
+                              "MultiSourceHead: choose its output with test_cfg.output_head")
+        self.head.bind_union(self.schema)
+        self.head.check_output_head(output_head)
+
     @property
     def num_keypoints(self) -> int:
         return self.head.out_channels
@@ -125,7 +144,7 @@ class TopdownPoseEstimator(nn.Module):
         if mode == "loss":
             if targets is None:
                 raise PosemixError("forward(mode='loss') needs targets")
-            return self.loss(inputs, targets)
+            return self.loss(inputs, targets, metas)
         if mode == "predict":
             if metas is None:
                 raise PosemixError("forward(mode='predict') needs metas")
@@ -134,19 +153,13 @@ class TopdownPoseEstimator(nn.Module):
             return self.head(self.extract_feat(self.data_preprocessor(inputs)))
         raise PosemixError(f"unknown forward mode '{mode}'; use 'loss', 'predict' or 'tensor'")
 
-    def loss(self, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor]
-             ) -> dict[str, torch.Tensor]:
-        """``inputs`` uint8 (B, 3, H, W); ``targets['heatmaps']`` (B, K, h, w) and
-        ``targets['keypoint_weights']`` (B, K). Returns ``loss_kpt`` (and ``acc_pose``)."""
-        missing = [k for k in ("heatmaps", "keypoint_weights") if k not in targets]
-        if missing:
-            raise PosemixError(f"training targets lack {', '.join(missing)}; a heatmap model "
-                               f"needs GenerateTarget with a heatmap codec in the pipeline")
+    def loss(self, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor],
+             metas: Sequence[Mapping[str, Any]] | None = None) -> dict[str, torch.Tensor]:
+        """``inputs`` uint8 (B, 3, H, W); ``targets`` the batch's targets (for a heatmap head
+        ``heatmaps`` (B, K, h, w) and ``keypoint_weights`` (B, K)); ``metas`` the samples'
+        metas (a MultiSourceHead routes each sample to its source's head by them)."""
         x = self.data_preprocessor(inputs)
-        device = x.device
-        heatmaps = targets["heatmaps"].to(device, non_blocking=True)
-        weights = targets["keypoint_weights"].to(device, non_blocking=True)
-        return self.head.loss(self.extract_feat(x), heatmaps, weights, self.train_cfg)
+        return self.head.loss(self.extract_feat(x), targets, self.train_cfg, metas)
 
     def _flip_indices(self, metas: Sequence[Mapping[str, Any]]) -> list[int]:
         if self.schema is not None:
@@ -170,15 +183,15 @@ class TopdownPoseEstimator(nn.Module):
             if missing:
                 raise PosemixError(f"predict: meta of sample {i} lacks {', '.join(missing)}")
         x = self.data_preprocessor(inputs)
-        heatmaps = self.head(self.extract_feat(x))
+        feats = self.extract_feat(x)
         cfg = self.test_cfg
-        if cfg.get("flip_test", False):
-            flipped = self.head(self.extract_feat(x.flip(-1)))
-            flipped = flip_heatmaps(flipped, self._flip_indices(metas),
-                                    cfg.get("flip_mode", "heatmap"),
-                                    cfg.get("shift_heatmap", False))
-            heatmaps = (heatmaps + flipped) * 0.5
-        keypoints, scores = self.head.decode(heatmaps)
+        flip_feats = self.extract_feat(x.flip(-1)) if cfg.get("flip_test", False) else None
+        if hasattr(self.head, "predict_sources"):
+            return self._predict_sources(feats, flip_feats, metas)
+        outputs = predict_outputs(self.head, feats, flip_feats,
+                                  self._flip_indices(metas) if flip_feats is not None else [],
+                                  cfg)
+        keypoints, scores = self.head.decode(outputs)
         select = cfg.get("output_keypoint_indices")
         select = slice(None) if select is None else [int(i) for i in select]
         results = []
@@ -186,6 +199,22 @@ class TopdownPoseEstimator(nn.Module):
             result = {"keypoints": to_image_space(keypoints[i:i + 1], meta)[:, select],
                       "keypoint_scores": scores[i:i + 1, select]}
             if cfg.get("output_heatmaps", False):
-                result["heatmaps"] = heatmaps[i, select].float().cpu().numpy()
+                result["heatmaps"] = outputs[i, select].float().cpu().numpy()
             results.append(result)
+        return results
+
+    def _predict_sources(self, feats: Sequence[torch.Tensor],
+                         flip_feats: Sequence[torch.Tensor] | None,
+                         metas: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """A MultiSourceHead's predictions: ``keypoints``/``keypoint_scores`` from the
+        ``output_head``, and under ``heads`` each sample's own source's head (by its meta's
+        ``dataset_name``) and the union head, for per-source evaluation."""
+        per_head = self.head.predict_sources(feats, flip_feats, metas, self.test_cfg)
+        results = []
+        for i, meta in enumerate(metas):
+            heads = {name: {"keypoints": to_image_space(kp[None], meta),
+                            "keypoint_scores": sc[None]}
+                     for name, (kp, sc) in per_head[i].items()}
+            primary = heads[self.head.output_head]
+            results.append({**primary, "heads": heads})
         return results

@@ -1,7 +1,8 @@
 """The per-sample top-down pipeline steps, registered in ``posemix.registry.TRANSFORMS``.
 
 Config names and arguments are MMPose's: LoadImage, GetBBoxCenterScale, RandomFlip,
-RandomHalfBody, RandomBBoxTransform, TopdownAffine, GenerateTarget, PackPoseInputs.
+RandomHalfBody, RandomBBoxTransform, TopdownAffine, YOLOXHSVRandomAug, PhotometricDistortion,
+Albumentation, GenerateTarget, PackPoseInputs.
 Random steps draw only from ``results['rng']``, so one seed reproduces every sample.
 """
 
@@ -12,6 +13,7 @@ from posemix.transforms.affine import (
     transform_points,
     warp_affine,
 )
+from posemix.transforms.albumentation import Albumentation
 from posemix.transforms.bbox import GetBBoxCenterScale, bbox_xyxy2cs, fix_aspect_ratio
 from posemix.transforms.bbox_transform import RandomBBoxTransform, truncnorm_ppf
 from posemix.transforms.compose import BaseTransform, Compose
@@ -31,12 +33,14 @@ from posemix.transforms.loading import (
     enable_crop_first,
     jpeg_is_truncated,
 )
+from posemix.transforms.photometric import PhotometricDistortion, YOLOXHSVRandomAug
 from posemix.transforms.target import GenerateTarget
 
 __all__ = [
-    "BaseTransform", "Compose", "DeferredImage", "GenerateTarget", "GetBBoxCenterScale",
-    "LoadImage", "PackPoseInputs", "RandomBBoxTransform", "RandomFlip", "RandomHalfBody",
-    "TopdownAffine", "bbox_xyxy2cs", "collate", "decode_image", "enable_crop_first",
+    "Albumentation", "BaseTransform", "Compose", "DeferredImage", "GenerateTarget",
+    "GetBBoxCenterScale", "LoadImage", "PackPoseInputs", "PhotometricDistortion",
+    "RandomBBoxTransform", "RandomFlip", "RandomHalfBody", "TopdownAffine",
+    "YOLOXHSVRandomAug", "bbox_xyxy2cs", "collate", "decode_image", "enable_crop_first",
     "fix_aspect_ratio", "flip_bbox", "flip_image", "flip_keypoints", "flip_sample",
     "get_udp_warp_matrix", "get_warp_matrix", "image_to_tensor", "jpeg_is_truncated",
     "transform_points", "truncnorm_ppf", "warp_affine",

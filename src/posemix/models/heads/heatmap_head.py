@@ -155,11 +155,19 @@ class HeatmapHead(nn.Module):
         x = self.conv_layers(self.deconv_layers(feats[-1]))
         return self.final_layer(x)
 
-    def loss(self, feats: Sequence[torch.Tensor], heatmaps: torch.Tensor,
-             keypoint_weights: torch.Tensor, train_cfg: Mapping[str, Any] | None = None
-             ) -> dict[str, torch.Tensor]:
-        """``loss_kpt`` and, unless ``train_cfg['compute_acc']`` is False, ``acc_pose``."""
+    def loss(self, feats: Sequence[torch.Tensor], targets: Mapping[str, torch.Tensor],
+             train_cfg: Mapping[str, Any] | None = None,
+             metas: Sequence[Mapping[str, Any]] | None = None) -> dict[str, torch.Tensor]:
+        """``loss_kpt`` and, unless ``train_cfg['compute_acc']`` is False, ``acc_pose``, from
+        ``targets['heatmaps']`` (B, K, h, w) and ``targets['keypoint_weights']`` (B, K);
+        ``metas`` is part of the common head signature (heads/common.py) and unused here."""
+        missing = [k for k in ("heatmaps", "keypoint_weights") if k not in targets]
+        if missing:
+            raise PosemixError(f"training targets lack {', '.join(missing)}; a heatmap head "
+                               f"needs GenerateTarget with a heatmap codec in the pipeline")
         pred = self.forward(feats)
+        heatmaps = targets["heatmaps"].to(pred.device, non_blocking=True)
+        keypoint_weights = targets["keypoint_weights"].to(pred.device, non_blocking=True)
         if heatmaps.shape != pred.shape:
             raise PosemixError(
                 f"target heatmaps have shape {tuple(heatmaps.shape)} but the model predicts "
@@ -171,6 +179,13 @@ class HeatmapHead(nn.Module):
                 losses["acc_pose"] = heatmap_pck_accuracy(pred.detach(), heatmaps,
                                                           keypoint_weights > 0)
         return losses
+
+    def flip(self, heatmaps: torch.Tensor, flip_indices: Sequence[int],
+             test_cfg: Mapping[str, Any]) -> torch.Tensor:
+        """Heatmaps of the flipped image back in the original frame (``flip_heatmaps`` with
+        ``test_cfg``'s flip_mode and shift_heatmap)."""
+        return flip_heatmaps(heatmaps, flip_indices, test_cfg.get("flip_mode", "heatmap"),
+                             test_cfg.get("shift_heatmap", False))
 
     def decode(self, heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (B, K, 2) in input-crop space and scores (B, K), by the head's codec."""
