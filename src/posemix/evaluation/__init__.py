@@ -1,6 +1,7 @@
 """Evaluation: COCO keypoint AP (faster-coco-eval does the OKS matching), OKS NMS, PCK."""
 
-from posemix.evaluation.coco_metric import CocoMetric, instance_scores, load_coco_gt
+from posemix.evaluation.coco_gt import load_coco_gt
+from posemix.evaluation.coco_metric import CocoMetric, instance_scores
 from posemix.evaluation.nms import oks_matrix, oks_nms, soft_oks_nms
 from posemix.evaluation.pck import PCKAccuracy, pck_per_keypoint
 

@@ -262,6 +262,11 @@ def finish_table(path: str, images: ImageColumns, raw: RawInstances, *,
         report[reason] = int(dropped.sum())
         keep &= ~bad
 
+    huge = keep & (np.abs(area) > np.finfo(np.float32).max)  # the column is float32
+    if huge.any():
+        row = int(np.argmax(huge))
+        raise AnnotationError(path, f"the box gives an area of {area[row]:.3g}, beyond the "
+                              "float32 range", f"with id {inst['ann_id'][row]}", "bbox")
     n = len(bbox)
     score = inst["bbox_score"] if inst["bbox_score"] is not None else np.ones(n, np.float32)
     return InstanceTable(
