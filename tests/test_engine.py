@@ -442,7 +442,7 @@ def test_save_best_keeps_one_best_file_and_records_it(tmp_path):
     assert best == ["best_coco_AP_epoch_2.pth"]  # 0.7 at epoch 4 is not strictly better
     ckpt = load_checkpoint(tmp_path / best[0])
     assert ckpt["epoch"] == 2 and "optimizer" not in ckpt
-    # the epoch checkpoint written before validation was re-saved with the new best
+    # the epoch checkpoint, written after validation, records the new best
     assert load_checkpoint(tmp_path / "epoch_2.pth")["best"] == {
         "metric": "coco/AP", "score": 0.7, "file": "best_coco_AP_epoch_2.pth"}
     assert load_checkpoint(tmp_path / "epoch_4.pth")["best"]["score"] == 0.7

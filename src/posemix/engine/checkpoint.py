@@ -304,7 +304,7 @@ class CheckpointWriter:
         for stale in self.work_dir.glob("iter_*.pth"):
             if INTERRUPTED_PATTERN.match(stale.name):
                 stale.unlink(missing_ok=True)
-        for cut_short in self.work_dir.glob(".*.pth.*.tmp"):  # left by a killed process
+        for cut_short in self.work_dir.glob(".*.tmp"):  # left by a killed process
             if cut_short.name.split(".")[-2] != str(os.getpid()):
                 cut_short.unlink(missing_ok=True)
         self._prune(epoch)
