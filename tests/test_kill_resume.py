@@ -64,9 +64,10 @@ def validated_cfg():
     return cfg
 
 
-def multi_source_cfg():
-    """The COCO (12) and AIC (9 instances) fixtures in COCO's layout, batches of 2 + 2
-    drawn by MultiSourceSampler (6 iterations per epoch, 2 epochs), toy model."""
+def multi_source_cfg(batch_size: int = 4):
+    """The COCO (12) and AIC (9 instances) fixtures in COCO's layout, batches of half COCO,
+    half AIC drawn by MultiSourceSampler (batch 4: 6 iterations per epoch), 2 epochs, toy
+    model."""
     size = (24, 32)
     by_name = [dict(type="KeypointConverter", mapping="by_name")]
     pipeline = [dict(type="LoadImage"), dict(type="GetBBoxCenterScale"),
@@ -84,8 +85,8 @@ def multi_source_cfg():
     return toy_cfg(max_epochs=2, default_hooks=dict(
         logger=dict(type="LoggerHook", interval=1),
         checkpoint=dict(type="CheckpointHook", interval=1)),
-        train_dataloader=dict(batch_size=4, num_workers=0, dataset=dataset,
-                              sampler=dict(type="MultiSourceSampler", batch_size=4,
+        train_dataloader=dict(batch_size=batch_size, num_workers=0, dataset=dataset,
+                              sampler=dict(type="MultiSourceSampler", batch_size=batch_size,
                                            source_ratio=[1, 1])))
 
 
