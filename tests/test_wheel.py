@@ -16,6 +16,8 @@ import pytest
 
 import posemix
 
+pytestmark = pytest.mark.slow  # builds a wheel and runs the installed command 5 times
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED = REPO / "src" / "posemix" / "configs"
 # the tests run with PYTHONPATH=src: the installed package must not see the checkout
