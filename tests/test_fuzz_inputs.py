@@ -87,7 +87,8 @@ def data_as_npz(data: dict, dtypes: dict) -> bytes:
             arrays[name] = np.array(json.dumps(value))
             continue
         try:
-            arrays[name] = np.asarray(value, dtype=dtypes.get(name))
+            with np.errstate(over="ignore"):  # 1e308 as float32: inf, which is the point
+                arrays[name] = np.asarray(value, dtype=dtypes.get(name))
         except (TypeError, ValueError, OverflowError):
             try:
                 arrays[name] = np.asarray(value)
