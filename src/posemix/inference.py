@@ -21,6 +21,8 @@ from tqdm import tqdm
 
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 BATCH = 16
 
 
@@ -74,15 +76,30 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], flo
     boxes: dict[str, list[tuple[list[float], float]]] = {}
     for i, rec in enumerate(records):
         box = rec.get("bbox") if isinstance(rec, Mapping) else None
-        if not isinstance(rec, Mapping) or "image" not in rec or not isinstance(box, list) \
-                or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
-            raise PosemixError(f"{path}, record {i}: needs 'image' and 'bbox': [x, y, w, h]")
+        if not isinstance(rec, Mapping) or not isinstance(rec.get("image"), str) \
+                or not isinstance(box, list) or len(box) != 4 or not all(map(_finite, box)):
+            raise PosemixError(f"{path}, record {i}: needs 'image' (a file name) and 'bbox': "
+                               "[x, y, w, h] of 4 finite numbers (float32)")
         if box[2] <= 0 or box[3] <= 0:
             raise PosemixError(f"{path}, record {i}, field 'bbox': width and height must be "
                                f"positive, got {box}")
-        boxes.setdefault(Path(str(rec["image"])).name, []).append(
-            ([float(v) for v in box], float(rec.get("score", 1.0))))
+        score = rec.get("score", 1.0)
+        if not _finite(score):
+            raise PosemixError(f"{path}, record {i}, field 'score': must be a finite number, "
+                               f"got {score!r}")
+        boxes.setdefault(Path(rec["image"]).name, []).append(
+            ([float(v) for v in box], float(score)))
     return boxes
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number (not a bool) within float32's range: boxes become float32 arrays."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:  # an int beyond float64
+        return False
 
 
 def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: Any) -> list[dict]:

@@ -820,27 +820,29 @@ class Runner:
                 signal.signal(signum, handler)
 
     def _after_epoch(self, state: TrainState) -> None:
-        """Checkpoint when due, validate when due, then the best-model file."""
+        """Validate when due (then the best-model file), then the epoch checkpoint when due.
+
+        The epoch checkpoint comes last, so it records the validation's best: a run killed
+        before it is written resumes from the previous one and redoes the epoch and its
+        validation exactly (written first, a kill during validation skipped it on resume).
+        """
         assert self.logger is not None
         done, main = state.epoch, self.ctx.is_main
         writer = CheckpointWriter(self.work_dir, state.policy)
         saved = state.policy.due(done, state.max_epochs)
         rng = rng_state() if saved else None  # as at the end of the epoch, before validation
-        if saved and main:
-            writer.save_epoch(done, self._payload(state, rng))
         val_due = done >= state.val_begin and (done % state.val_interval == 0
                                                or done == state.max_epochs)
-        if self.validation is None or not val_due:
-            return
-        val, evaluator = self.validation
-        state.metrics = evaluate(state.module, val, evaluator, self.ctx)
-        self.logger.evaluation("val", done, state.iteration, state.metrics)
-        metric = state.policy.best_improved(state.metrics)
-        if metric is not None and main:
-            path = writer.save_best(done, metric, self._payload(state, None, full=False))
-            self._info(f"new best {metric} = {state.policy.best_score:.4f}: {path.name}")
-            if saved:  # the epoch checkpoint should carry the new best as well
-                writer.save_epoch(done, self._payload(state, rng))
+        if self.validation is not None and val_due:
+            val, evaluator = self.validation
+            state.metrics = evaluate(state.module, val, evaluator, self.ctx)
+            self.logger.evaluation("val", done, state.iteration, state.metrics)
+            metric = state.policy.best_improved(state.metrics)
+            if metric is not None and main:
+                path = writer.save_best(done, metric, self._payload(state, None, full=False))
+                self._info(f"new best {metric} = {state.policy.best_score:.4f}: {path.name}")
+        if saved and main:
+            writer.save_epoch(done, self._payload(state, rng))
 
     def train(self, resume: str | bool | None = None) -> dict[str, float]:
         """Train until ``max_epochs``; returns the last validation metrics."""
