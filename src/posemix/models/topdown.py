@@ -12,7 +12,6 @@ from torch import nn
 
 from posemix.errors import ConfigError, PosemixError
 from posemix.models.data_preprocessor import PoseDataPreprocessor
-from posemix.models.heads.heatmap_head import flip_heatmaps
 from posemix.models.init_weights import (
     InitCfg,
     LoadReport,
@@ -20,12 +19,12 @@ from posemix.models.init_weights import (
     load_pretrained,
     split_init_cfg,
 )
+from posemix.models.postprocess import as_outputs, check_metas, predictions
 from posemix.registry import MODELS
 
 _TEST_CFG_KEYS = {"flip_test", "flip_mode", "shift_heatmap", "output_keypoint_indices",
                   "output_heatmaps"}
 _TRAIN_CFG_KEYS = {"compute_acc"}
-_META_KEYS = ("input_size", "input_center", "input_scale")
 
 
 def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> dict[str, Any]:
@@ -35,15 +34,6 @@ def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> di
         raise ConfigError(f"TopdownPoseEstimator {what} has unknown key(s) {unknown}; valid: "
                           f"{', '.join(sorted(valid))}")
     return cfg
-
-
-def to_image_space(keypoints: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
-    """Input-crop keypoints (..., 2) → image space:
-    ``kp / input_size * input_scale + input_center - 0.5 * input_scale`` (float64 maths,
-    rotation ignored as there is none at test time)."""
-    size, center, scale = (np.asarray(meta[k], dtype=np.float64) for k in _META_KEYS)
-    out = keypoints.astype(np.float64) / size * scale + center - 0.5 * scale
-    return out.astype(keypoints.dtype)
 
 
 @MODELS.register()
@@ -165,29 +155,12 @@ class TopdownPoseEstimator(nn.Module):
         (plus ``heatmaps`` (K', h, w) with ``test_cfg.output_heatmaps``), after flip test and
         ``output_keypoint_indices``; each meta needs input_size, input_center, input_scale.
         Call ``eval()`` first, as for any model with batch norm."""
-        if len(metas) != inputs.shape[0]:
-            raise PosemixError(f"predict got {inputs.shape[0]} images but {len(metas)} metas")
-        for i, meta in enumerate(metas):
-            missing = [k for k in _META_KEYS if k not in meta]
-            if missing:
-                raise PosemixError(f"predict: meta of sample {i} lacks {', '.join(missing)}")
+        check_metas(metas, inputs.shape[0])
         x = self.data_preprocessor(inputs)
-        heatmaps = self.head(self.extract_feat(x))
-        cfg = self.test_cfg
-        if cfg.get("flip_test", False):
-            flipped = self.head(self.extract_feat(x.flip(-1)))
-            flipped = flip_heatmaps(flipped, self._flip_indices(metas),
-                                    cfg.get("flip_mode", "heatmap"),
-                                    cfg.get("shift_heatmap", False))
-            heatmaps = (heatmaps + flipped) * 0.5
-        keypoints, scores = self.head.decode(heatmaps)
-        select = cfg.get("output_keypoint_indices")
-        select = slice(None) if select is None else [int(i) for i in select]
-        results = []
-        for i, meta in enumerate(metas):
-            result = {"keypoints": to_image_space(keypoints[i:i + 1], meta)[:, select],
-                      "keypoint_scores": scores[i:i + 1, select]}
-            if cfg.get("output_heatmaps", False):
-                result["heatmaps"] = heatmaps[i, select].float().cpu().numpy()
-            results.append(result)
-        return results
+        outputs = as_outputs(self.head(self.extract_feat(x)))
+        flipped = flip_indices = None
+        if self.test_cfg.get("flip_test", False):
+            flipped = as_outputs(self.head(self.extract_feat(x.flip(-1))))
+            flip_indices = self._flip_indices(metas)
+        return predictions(outputs, flipped, type(self.head), self.head.decoder, metas,
+                           self.test_cfg, flip_indices)
