@@ -57,9 +57,11 @@ class OnnxPoseModel:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        state = ort.capi.onnxruntime_pybind11_state
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers(device))
-        except (RuntimeError, ValueError) as exc:  # onnxruntime's Fail / InvalidProtobuf
+        except (state.Fail, state.InvalidProtobuf, state.InvalidGraph, state.InvalidArgument,
+                state.NotImplemented) as exc:
             raise PosemixError(f"{path}: not a readable ONNX model: {exc}") from None
         self.info = DeployInfo.from_props(self.session.get_modelmeta().custom_metadata_map,
                                           str(path))
