@@ -280,3 +280,20 @@ def test_onnx_without_posemix_metadata_is_refused(tmp_path, fixtures_dir):
     with pytest.raises(PosemixError, match=rf"{garbage}: not a readable ONNX model"):
         infer(str(garbage), [image], str(tmp_path / "out"))
 
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("posemix.codec", '{"type": "NoSuchCodec"}', "metadata 'posemix.codec': .*NoSuchCodec"),
+    ("posemix.head", '"HeatmapHead"', "metadata 'posemix.head' must be a JSON object"),
+    ("posemix.test_cfg", "{flip", "metadata 'posemix.test_cfg' is not JSON"),
+])
+def test_damaged_metadata_names_file_and_field(exported, tmp_path, field, value, message):
+    import onnx
+
+    proto = onnx.load(str(exported["hrnet-msra"][1].path))
+    (prop,) = [p for p in proto.metadata_props if p.key == field]
+    prop.value = value
+    damaged = tmp_path / "damaged.onnx"
+    onnx.save(proto, str(damaged))
+    with pytest.raises(PosemixError, match=rf"{damaged}: {message}"):
+        OnnxPoseModel(damaged)

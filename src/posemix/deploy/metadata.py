@@ -18,7 +18,8 @@ FORMAT = 1
 PREFIX = "posemix."
 INPUT_NAME = "input"  # uint8 BGR (N, 3, H, W), as the data pipeline packs images
 # read back by posemix; keypoint_names and flip_indices are written for other consumers
-_FIELDS = ("metainfo", "input_size", "pipeline", "codec", "head", "output_names", "test_cfg")
+_FIELDS = {"metainfo": dict, "input_size": list, "pipeline": list, "codec": dict, "head": dict,
+           "output_names": list, "test_cfg": dict}
 # metainfo dicts keyed by id, which JSON turns into strings
 _ID_KEYED = ("keypoint_info", "skeleton_info")
 
@@ -67,9 +68,12 @@ class DeployInfo:
             except ValueError as exc:
                 raise PosemixError(f"{source}: metadata '{PREFIX}{field}' is not JSON: "
                                    f"{exc}") from None
+            kind = _FIELDS[field]
+            if not isinstance(values[field], kind):
+                raise PosemixError(f"{source}: metadata '{PREFIX}{field}' must be a JSON "
+                                   f"{'object' if kind is dict else 'array'}, got "
+                                   f"{props[PREFIX + field][:80]}")
         metainfo = values["metainfo"]
-        if not isinstance(metainfo, dict):
-            raise PosemixError(f"{source}: metadata '{PREFIX}metainfo' must be a dict")
         for key in _ID_KEYED:
             if isinstance(metainfo.get(key), dict):
                 metainfo[key] = {int(i) if str(i).isdigit() else i: v

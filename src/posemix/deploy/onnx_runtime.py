@@ -50,7 +50,7 @@ class OnnxPoseModel:
     def __init__(self, path: str | os.PathLike, device: str | None = None,
                  threads: int | None = None):
         ort = require("onnxruntime", "running an ONNX model")
-        path = Path(path)
+        self.path = path = Path(path)
         if not path.is_file():
             raise PosemixError(f"model file not found: {path}")
         options = ort.SessionOptions()
@@ -77,7 +77,10 @@ class OnnxPoseModel:
             raise PosemixError(f"{path}: metadata names head type '{head_type}', which this "
                                f"posemix cannot post-process")
         self.head_type = MODELS.get(head_type)
-        self.decoder = CODECS.build(self.info.codec)
+        try:
+            self.decoder = CODECS.build(self.info.codec)
+        except PosemixError as exc:
+            raise PosemixError(f"{path}: metadata 'posemix.codec': {exc}") from None
         self.test_cfg = self.info.test_cfg
 
     def run(self, inputs: np.ndarray) -> Outputs:
