@@ -23,7 +23,7 @@ from posemix.engine.checkpoint import save_checkpoint
 from posemix.errors import PosemixError
 from posemix.inference import infer, load_model
 from posemix.models.postprocess import predictions
-from posemix.registry import MODELS
+from posemix.registry import CODECS, MODELS
 
 PREPROCESSOR = dict(type="PoseDataPreprocessor", mean=[123.675, 116.28, 103.53],
                     std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
@@ -50,6 +50,45 @@ def resnet_cfg(codec):
                 test_cfg=dict(flip_test=True, shift_heatmap=False))
 
 
+@MODELS.register()
+class ToySimCCHead(nn.Module):
+    """Two SimCC outputs (simcc_x, simcc_y) from a 1x1 conv and two linear layers: the
+    export and runtime contract a SimCC head meets (RTMCCHead is written elsewhere)."""
+
+    output_names = ("simcc_x", "simcc_y")
+
+    def __init__(self, in_channels: int, out_channels: int, in_pixels: int, decoder: dict):
+        super().__init__()
+        self.out_channels = out_channels
+        self.decoder = CODECS.build(decoder)
+        self.final_layer = nn.Conv2d(in_channels, out_channels, 1)
+        self.cls_x, self.cls_y = (nn.Linear(in_pixels, n) for n in self.decoder.label_size)
+
+    def set_out_channels(self, num_keypoints: int, source: str) -> None:
+        assert num_keypoints == self.out_channels, source
+
+    def forward(self, feats):
+        x = self.final_layer(feats[-1]).flatten(2)
+        return self.cls_x(x), self.cls_y(x)
+
+    @staticmethod
+    def flip_outputs(outputs, flip_indices, test_cfg):
+        """MMPose's SimCC flip: x bins reversed, both swapped left/right."""
+        x, y = outputs
+        return x[:, list(flip_indices)].flip(-1), y[:, list(flip_indices)]
+
+
+def simcc_cfg():
+    return dict(type="TopdownPoseEstimator", data_preprocessor=PREPROCESSOR,
+                metainfo=dict(from_file="configs/_base_/datasets/coco.py"),
+                backbone=dict(type="ResNet", depth=18, stem_channels=16, base_channels=16,
+                              zero_init_residual=False),
+                head=dict(type="ToySimCCHead", in_channels=128, out_channels=17, in_pixels=48,
+                          decoder=dict(type="SimCCLabel", input_size=(192, 256),
+                                       sigma=(4.9, 5.66), simcc_split_ratio=2.0)),
+                test_cfg=dict(flip_test=True))
+
+
 def randomise(model: nn.Module, seed: int) -> None:
     """Random weights with BatchNorm statistics and affine parameters randomised (as the
     golden models were made); the head's layers drawn wider than HeatmapHead's std 0.001
@@ -66,6 +105,9 @@ def randomise(model: nn.Module, seed: int) -> None:
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(n, generator=g) * 0.2)
         final = model.head.final_layer
+        if isinstance(model.head, ToySimCCHead):  # logits ~1, as a trained RTMPose gives
+            final.weight.mul_(0.03)
+            return
         final.weight.copy_(torch.randn(final.weight.shape, generator=g) * 0.01)
 
 
@@ -95,7 +137,9 @@ def exported(golden, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coco_aic.py's 18 joint weights
         resnet = MODELS.build(resnet_cfg(dict(type="UDPHeatmap", **SIZES)))
+        simcc = MODELS.build(simcc_cfg())
     randomise(resnet, seed=0)
+    randomise(simcc, seed=0)
     families = {
         "hrnet-msra": (hrnet_cfg(dict(type="MSRAHeatmap", sigma=2, **SIZES)), state,
                        hrnet_crops),
@@ -103,6 +147,7 @@ def exported(golden, tmp_path_factory):
                        state, hrnet_crops),
         "resnet-udp": (resnet_cfg(dict(type="UDPHeatmap", **SIZES)), resnet.state_dict(),
                        udp_crops),
+        "toy-simcc": (simcc_cfg(), simcc.state_dict(), hrnet_crops),
     }
     out = {}
     with warnings.catch_warnings():
@@ -142,7 +187,7 @@ def ill_conditioned(model, inputs, metas_, flip):
             for a, b in zip(base, moved, strict=True)]
 
 
-@pytest.mark.parametrize("family", ["hrnet-msra", "hrnet-dark", "resnet-udp"])
+@pytest.mark.parametrize("family", ["hrnet-msra", "hrnet-dark", "resnet-udp", "toy-simcc"])
 @pytest.mark.parametrize("batch", [1, 8])
 def test_onnx_matches_pytorch(exported, family, batch):
     model, onnx_model, crops = exported[family]
@@ -151,10 +196,11 @@ def test_onnx_matches_pytorch(exported, family, batch):
     with torch.no_grad():
         raw = ExportGraph(model, model.head).eval()(inputs)
     raw_onnx = onnx_model.run(inputs.numpy())
-    assert len(raw) == len(raw_onnx) == 1
-    assert raw_onnx[0].shape == (batch, 19, 64, 48)
-    assert float(raw[0].flatten(2).std(-1).mean()) > 0.005  # maps vary, not flat
-    np.testing.assert_allclose(raw_onnx[0].numpy(), raw[0].numpy(), atol=1e-4)
+    assert len(raw) == len(raw_onnx) == len(onnx_model.info.output_names)
+    for r, o in zip(raw, raw_onnx, strict=True):
+        assert o.shape == r.shape and o.shape[0] == batch
+        assert float(r.flatten(2).std(-1).mean()) > 0.005  # outputs vary, not flat
+        np.testing.assert_allclose(o.numpy(), r.numpy(), atol=1e-4)
     for flip in (True, False):
         model.test_cfg["flip_test"] = flip
         onnx_model.test_cfg = dict(onnx_model.test_cfg, flip_test=flip)
