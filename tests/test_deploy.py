@@ -236,9 +236,14 @@ def test_demo_export_gives_the_same_results_json(demo_checkpoint, fixtures_dir, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the config is stored in the checkpoint: no config file needed
-        assert main(["export", str(path), "--out", str(onnx_path)]) == 0
+        assert main(["export", str(path), "--out", str(onnx_path), "--opset", "17"]) == 0
     assert capsys.readouterr().out.strip() == str(onnx_path)
-    props = OnnxPoseModel(onnx_path).session.get_modelmeta().custom_metadata_map
+    import onnx
+
+    assert [(o.domain, o.version) for o in onnx.load(str(onnx_path)).opset_import] == [("", 17)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        props = OnnxPoseModel(onnx_path).session.get_modelmeta().custom_metadata_map
     names = json.loads(props["posemix.keypoint_names"])
     assert len(names) == 19 and names[17] == "head_top" and names[18] == "neck"
     assert json.loads(props["posemix.flip_indices"])[:5] == [0, 2, 1, 4, 3]

@@ -71,16 +71,19 @@ def _check_flip_through_graph(model: nn.Module, input_size: tuple[int, int],
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """The exporter logs notes (missing torchvision ops, progress) a user cannot act on."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """The exporter logs notes (missing torchvision ops, opset conversion) a user cannot act
+    on; errors still show."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, head: str | None = None,
