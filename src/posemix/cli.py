@@ -1,4 +1,4 @@
-"""The ``posemix`` command: train, test, infer, browse, inspect, union, names, demo, demo-data.
+"""The ``posemix`` command: train, test, infer, export, browse, inspect, union, names, demo, ...
 
 User errors (bad files, configs, mappings) print one clear message and exit with
 status 2; only bugs show a traceback.
@@ -186,11 +186,13 @@ def make_parser() -> argparse.ArgumentParser:
     from posemix.browse import add_browse_parser
     from posemix.demo import add_demo_data_parser
     from posemix.demo.run import add_demo_parser
+    from posemix.deploy.export import add_export_parser
     from posemix.inference import add_infer_parser
 
     add_browse_parser(sub)
     add_demo_data_parser(sub)
     add_demo_parser(sub)
+    add_export_parser(sub)
     add_infer_parser(sub)
     return parser
 

@@ -64,6 +64,28 @@ def load_model(checkpoint: str | os.PathLike, config: str | None = None,
     return model, cfg, (schema, output_schema(schema, indices))
 
 
+def inference_pipeline(cfg: Any) -> list[dict]:
+    """The config's test-time pipeline: image + box -> packed input crop."""
+    return cfg.get("val_pipeline") or cfg["test_dataloader"]["dataset"]["pipeline"]
+
+
+def load_predictor(path: str, config: str | None, device: str | None
+                   ) -> tuple[Any, list[dict], Any]:
+    """(model with ``predict(inputs, metas)``, test pipeline, (schema, output schema)) of a
+    ``.pth`` checkpoint (PyTorch) or a ``.onnx`` export (onnxruntime); ``device`` None picks
+    CUDA where the backend has it."""
+    if Path(path).suffix.lower() == ".onnx":
+        if config is not None:
+            raise PosemixError(f"{path}: an exported model carries its own config; --config "
+                               f"is for .pth checkpoints")
+        from posemix.deploy.onnx_runtime import load_onnx_model
+
+        return load_onnx_model(path, device)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, cfg, schemas = load_model(path, config, device)
+    return model, inference_pipeline(cfg), schemas
+
+
 def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], float]]]:
     """Detections per image name: a JSON list of {"image", "bbox": [x, y, w, h], "score"}."""
     try:
@@ -126,13 +148,12 @@ def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: An
 
 def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | None = None,
           bboxes: str | None = None, device: str | None = None) -> Path:
-    """Predict every box of every image; write results.json and one overlay PNG per image."""
+    """Predict every box of every image; write results.json and one overlay PNG per image.
+    ``checkpoint`` is a ``.pth`` checkpoint or a ``.onnx`` export."""
     from posemix.transforms import Compose, collate
     from posemix.visualization import draw_pose, write_png
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, cfg, (schema, outputs) = load_model(checkpoint, config, device)
-    pipeline_cfg = cfg.get("val_pipeline") or cfg["test_dataloader"]["dataset"]["pipeline"]
+    model, pipeline_cfg, (schema, outputs) = load_predictor(checkpoint, config, device)
     pipeline = Compose(pipeline_cfg)
     boxes = read_boxes(bboxes) if bboxes else {}
     out = Path(out_dir)
@@ -145,7 +166,7 @@ def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | No
         for start in range(0, len(packed), BATCH):
             batch = collate(packed[start:start + BATCH])
             with torch.no_grad():
-                preds += model.predict(batch["inputs"].to(device), batch["meta"])
+                preds += model.predict(batch["inputs"], batch["meta"])  # moves them itself
         picture = pipeline.transforms[0]({"img_path": str(image)})["img"]
         for pred, sample in zip(preds, packed, strict=True):
             kpts, scores = pred["keypoints"][0], pred["keypoint_scores"][0]
@@ -169,8 +190,9 @@ def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | No
 
 
 def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("infer", help="predict keypoints on images with a checkpoint")
-    p.add_argument("checkpoint")
+    p = subparsers.add_parser("infer", help="predict keypoints on images with a checkpoint "
+                                            "or an exported ONNX model")
+    p.add_argument("checkpoint", metavar="MODEL", help="a .pth checkpoint or a .onnx export")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--config", help="config file (default: the one stored in the checkpoint)")
     p.add_argument("--bboxes", help="JSON list of {image, bbox [x, y, w, h], score}; default: "

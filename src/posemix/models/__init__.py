@@ -13,7 +13,8 @@ from posemix.models.heads import (
 )
 from posemix.models.init_weights import LoadReport, load_pretrained, read_state_dict
 from posemix.models.losses import KeypointMSELoss
-from posemix.models.topdown import TopdownPoseEstimator, to_image_space
+from posemix.models.postprocess import to_image_space
+from posemix.models.topdown import TopdownPoseEstimator
 
 __all__ = [
     "HRNet", "HeatmapHead", "KeypointMSELoss", "LoadReport", "MultiSourceHead",

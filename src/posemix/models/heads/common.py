@@ -22,14 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-Outputs = torch.Tensor | tuple[torch.Tensor, ...]
-
-
-def average(a: Outputs, b: Outputs) -> Outputs:
-    """The flip-test fusion: the mean of two head outputs, tuple entries one by one."""
-    if isinstance(a, torch.Tensor):
-        return (a + b) * 0.5
-    return tuple((x + y) * 0.5 for x, y in zip(a, b, strict=True))
+from posemix.models.postprocess import Outputs, average
 
 
 def take_rows(outputs: Outputs, rows: torch.Tensor | np.ndarray | slice) -> Outputs:

@@ -13,6 +13,7 @@ from torch import nn
 
 from posemix.errors import ConfigError, PosemixError
 from posemix.models.init_weights import InitCfg, apply_layer_inits, split_init_cfg
+from posemix.models.postprocess import decode_outputs
 from posemix.registry import CODECS, MODELS
 
 # kernel size → (padding, output_padding) of a stride-2 transposed conv that doubles the size
@@ -76,6 +77,8 @@ class HeatmapHead(nn.Module):
 
     DEFAULT_INIT = [dict(type="Normal", layer=["Conv2d", "ConvTranspose2d"], std=0.001),
                     dict(type="Constant", layer="BatchNorm2d", val=1)]
+    # names of forward's outputs, in order (an exported graph's output names)
+    output_names = ("heatmaps",)
 
     def __init__(self, in_channels: int, out_channels: int | None = None,
                  deconv_out_channels: Sequence[int] | None = (256, 256, 256),
@@ -180,19 +183,15 @@ class HeatmapHead(nn.Module):
                                                           keypoint_weights > 0)
         return losses
 
-    def flip(self, heatmaps: torch.Tensor, flip_indices: Sequence[int],
+    @staticmethod
+    def flip(heatmaps: torch.Tensor, flip_indices: Sequence[int],
              test_cfg: Mapping[str, Any]) -> torch.Tensor:
         """Heatmaps of the flipped image back in the original frame (``flip_heatmaps`` with
-        ``test_cfg``'s flip_mode and shift_heatmap)."""
+        ``test_cfg``'s flip_mode and shift_heatmap). Static, so that a backend without the
+        module (ONNX) flips the same way."""
         return flip_heatmaps(heatmaps, flip_indices, test_cfg.get("flip_mode", "heatmap"),
                              test_cfg.get("shift_heatmap", False))
 
     def decode(self, heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (B, K, 2) in input-crop space and scores (B, K), by the head's codec."""
-        if self.decoder is None:
-            raise ConfigError("HeatmapHead has no decoder: set head.decoder to the codec "
-                              "(e.g. dict(type='MSRAHeatmap', ...)) to predict keypoints")
-        decoded = [self.decoder.decode(hm) for hm in heatmaps.detach().float().cpu().numpy()]
-        keypoints = np.concatenate([k for k, _ in decoded], axis=0)
-        scores = np.concatenate([s for _, s in decoded], axis=0)
-        return keypoints, scores
+        return decode_outputs(self.decoder, (heatmaps,))
