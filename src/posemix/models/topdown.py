@@ -1,5 +1,13 @@
-"""TopdownPoseEstimator: data preprocessor → backbone → heatmap head, with flip test,
-image-space conversion and ``output_keypoint_indices`` at predict time."""
+"""TopdownPoseEstimator: data preprocessor → backbone → head, with flip test, image-space
+conversion and ``output_keypoint_indices`` at predict time.
+
+Any head plugs in through one interface (HeatmapHead, RTMCCHead): ``out_channels`` and
+``set_out_channels``, ``TARGET_KEYS`` (what ``loss`` reads from the batch targets) and
+``TARGET_CODEC`` (for the error when they are missing), ``forward(feats)`` → outputs (a
+tensor or a tuple of tensors), ``loss(feats, targets, train_cfg)``, ``flip_back(outputs,
+flip_indices, test_cfg)``, ``decode(outputs)`` → input-space keypoints and scores, and
+``output_heatmaps(outputs)``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,6 @@ from torch import nn
 
 from posemix.errors import ConfigError, PosemixError
 from posemix.models.data_preprocessor import PoseDataPreprocessor
-from posemix.models.heads.heatmap_head import flip_heatmaps
 from posemix.models.init_weights import (
     InitCfg,
     LoadReport,
@@ -48,9 +55,9 @@ def to_image_space(keypoints: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray
 
 @MODELS.register()
 class TopdownPoseEstimator(nn.Module):
-    """A top-down heatmap pose model with MMPose's configuration vocabulary.
+    """A top-down pose model (heatmap or SimCC head) with MMPose's configuration vocabulary.
 
-    The number of heatmaps comes from the keypoint schema: ``metainfo`` (anything
+    The number of keypoints comes from the keypoint schema: ``metainfo`` (anything
     ``posemix.keypoints.load_schema`` accepts) or ``num_keypoints`` (what the engine passes
     from the training data) fills a head built with ``out_channels=None`` and is checked
     against an explicit ``out_channels``. The schema's flip partners drive the flip test;
@@ -123,7 +130,8 @@ class TopdownPoseEstimator(nn.Module):
     def forward(self, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor] | None = None,
                 metas: Sequence[Mapping[str, Any]] | None = None, mode: str = "tensor") -> Any:
         """One entry point for DistributedDataParallel: ``mode='loss'`` → ``loss(inputs,
-        targets)``, ``'predict'`` → ``predict(inputs, metas)``, ``'tensor'`` → raw heatmaps."""
+        targets)``, ``'predict'`` → ``predict(inputs, metas)``, ``'tensor'`` → the head's
+        raw outputs."""
         if mode == "loss":
             if targets is None:
                 raise PosemixError("forward(mode='loss') needs targets")
@@ -138,17 +146,18 @@ class TopdownPoseEstimator(nn.Module):
 
     def loss(self, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor]
              ) -> dict[str, torch.Tensor]:
-        """``inputs`` uint8 (B, 3, H, W); ``targets['heatmaps']`` (B, K, h, w) and
-        ``targets['keypoint_weights']`` (B, K). Returns ``loss_kpt`` (and ``acc_pose``)."""
-        missing = [k for k in ("heatmaps", "keypoint_weights") if k not in targets]
+        """``inputs`` uint8 (B, 3, H, W); ``targets`` the head's ``TARGET_KEYS`` (heatmaps
+        or SimCC labels, and ``keypoint_weights`` (B, K)). Returns ``loss_kpt`` (and
+        ``acc_pose``)."""
+        keys = self.head.TARGET_KEYS
+        missing = [k for k in keys if k not in targets]
         if missing:
-            raise PosemixError(f"training targets lack {', '.join(missing)}; a heatmap model "
-                               f"needs GenerateTarget with a heatmap codec in the pipeline")
+            raise PosemixError(f"training targets lack {', '.join(missing)}; a "
+                               f"{type(self.head).__name__} model needs GenerateTarget with "
+                               f"{self.head.TARGET_CODEC} in the pipeline")
         x = self.data_preprocessor(inputs)
-        device = x.device
-        heatmaps = targets["heatmaps"].to(device, non_blocking=True)
-        weights = targets["keypoint_weights"].to(device, non_blocking=True)
-        return self.head.loss(self.extract_feat(x), heatmaps, weights, self.train_cfg)
+        moved = {k: targets[k].to(x.device, non_blocking=True) for k in keys}
+        return self.head.loss(self.extract_feat(x), moved, self.train_cfg)
 
     def _flip_indices(self, metas: Sequence[Mapping[str, Any]]) -> list[int]:
         if self.schema is not None:
@@ -172,22 +181,29 @@ class TopdownPoseEstimator(nn.Module):
             if missing:
                 raise PosemixError(f"predict: meta of sample {i} lacks {', '.join(missing)}")
         x = self.data_preprocessor(inputs)
-        heatmaps = self.head(self.extract_feat(x))
+        outputs = self.head(self.extract_feat(x))
         cfg = self.test_cfg
         if cfg.get("flip_test", False):
-            flipped = self.head(self.extract_feat(x.flip(-1)))
-            flipped = flip_heatmaps(flipped, self._flip_indices(metas),
-                                    cfg.get("flip_mode", "heatmap"),
-                                    cfg.get("shift_heatmap", False))
-            heatmaps = (heatmaps + flipped) * 0.5
-        keypoints, scores = self.head.decode(heatmaps)
+            flipped = self.head.flip_back(self.head(self.extract_feat(x.flip(-1))),
+                                          self._flip_indices(metas), cfg)
+            outputs = _average(outputs, flipped)
+        keypoints, scores = self.head.decode(outputs)
         select = cfg.get("output_keypoint_indices")
         select = slice(None) if select is None else [int(i) for i in select]
+        heatmaps = (self.head.output_heatmaps(outputs).cpu().numpy()
+                    if cfg.get("output_heatmaps", False) else None)
         results = []
         for i, meta in enumerate(metas):
             result = {"keypoints": to_image_space(keypoints[i:i + 1], meta)[:, select],
                       "keypoint_scores": scores[i:i + 1, select]}
-            if cfg.get("output_heatmaps", False):
-                result["heatmaps"] = heatmaps[i, select].float().cpu().numpy()
+            if heatmaps is not None:
+                result["heatmaps"] = heatmaps[i, select]
             results.append(result)
         return results
+
+
+def _average(outputs: Any, flipped: Any) -> Any:
+    """``(outputs + flipped) * 0.5`` for a head's output tensor or tuple of tensors."""
+    if isinstance(outputs, torch.Tensor):
+        return (outputs + flipped) * 0.5
+    return type(outputs)((a + b) * 0.5 for a, b in zip(outputs, flipped, strict=True))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from posemix.errors import ConfigError, PosemixError
+from posemix.models.heads.accuracy import pck_from_locations
 from posemix.models.init_weights import InitCfg, apply_layer_inits, split_init_cfg
 from posemix.registry import CODECS, MODELS
 
@@ -53,19 +54,11 @@ def _argmax_xy(heatmaps: torch.Tensor) -> torch.Tensor:
 
 def heatmap_pck_accuracy(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                          thr: float = 0.05) -> torch.Tensor:
-    """MMPose's ``pose_pck_accuracy`` as logged in training: argmax locations of prediction
-    and target, distance normalised by (H, W) (MMPose divides x by H and y by W), the fraction
-    under ``thr`` per keypoint over samples with ``mask`` (B, K), averaged over keypoints that
-    have any; 0 if none has."""
+    """MMPose's ``pose_pck_accuracy`` as logged in training: PCK of the argmax locations of
+    prediction and target, normalised by the heatmap's (H, W)."""
     height, width = pred.shape[-2:]
     norm = torch.tensor([height, width], dtype=pred.dtype, device=pred.device)
-    dist = ((_argmax_xy(pred) - _argmax_xy(target)) / norm).norm(dim=-1)
-    counted = mask.sum(dim=0)
-    hits = ((dist < thr) & mask).sum(dim=0)
-    has = counted > 0
-    if not bool(has.any()):
-        return torch.zeros((), device=pred.device)
-    return (hits[has].float() / counted[has].float()).mean()
+    return pck_from_locations(_argmax_xy(pred), _argmax_xy(target), norm, mask, thr)
 
 
 @MODELS.register()
@@ -76,6 +69,8 @@ class HeatmapHead(nn.Module):
 
     DEFAULT_INIT = [dict(type="Normal", layer=["Conv2d", "ConvTranspose2d"], std=0.001),
                     dict(type="Constant", layer="BatchNorm2d", val=1)]
+    TARGET_KEYS = ("heatmaps", "keypoint_weights")
+    TARGET_CODEC = "a heatmap codec"
 
     def __init__(self, in_channels: int, out_channels: int | None = None,
                  deconv_out_channels: Sequence[int] | None = (256, 256, 256),
@@ -155,10 +150,12 @@ class HeatmapHead(nn.Module):
         x = self.conv_layers(self.deconv_layers(feats[-1]))
         return self.final_layer(x)
 
-    def loss(self, feats: Sequence[torch.Tensor], heatmaps: torch.Tensor,
-             keypoint_weights: torch.Tensor, train_cfg: Mapping[str, Any] | None = None
-             ) -> dict[str, torch.Tensor]:
-        """``loss_kpt`` and, unless ``train_cfg['compute_acc']`` is False, ``acc_pose``."""
+    def loss(self, feats: Sequence[torch.Tensor], targets: Mapping[str, torch.Tensor],
+             train_cfg: Mapping[str, Any] | None = None) -> dict[str, torch.Tensor]:
+        """``loss_kpt`` against ``targets['heatmaps']`` (B, K, h, w) weighted by
+        ``targets['keypoint_weights']`` (B, K) and, unless ``train_cfg['compute_acc']`` is
+        False, ``acc_pose``."""
+        heatmaps, keypoint_weights = targets["heatmaps"], targets["keypoint_weights"]
         pred = self.forward(feats)
         if heatmaps.shape != pred.shape:
             raise PosemixError(
@@ -171,6 +168,17 @@ class HeatmapHead(nn.Module):
                 losses["acc_pose"] = heatmap_pck_accuracy(pred.detach(), heatmaps,
                                                           keypoint_weights > 0)
         return losses
+
+    def flip_back(self, outputs: torch.Tensor, flip_indices: Sequence[int],
+                  test_cfg: Mapping[str, Any]) -> torch.Tensor:
+        """Heatmaps of the flipped input in the original frame (``test_cfg`` flip_mode and
+        shift_heatmap, see :func:`flip_heatmaps`)."""
+        return flip_heatmaps(outputs, flip_indices, test_cfg.get("flip_mode", "heatmap"),
+                             test_cfg.get("shift_heatmap", False))
+
+    def output_heatmaps(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The heatmaps themselves (B, K, h, w), for ``test_cfg.output_heatmaps``."""
+        return outputs.detach().float()
 
     def decode(self, heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (B, K, 2) in input-crop space and scores (B, K), by the head's codec."""
