@@ -91,8 +91,10 @@ def random_targets(model: torch.nn.Module, batch: int, generator: torch.Generato
 
 
 def step_seconds(name: str, device: str, batch: int, iters: int, channels_last: bool,
-                 bf16: bool = False) -> float:
-    """Median seconds of one forward + backward + optimizer step."""
+                 bf16: bool = False) -> tuple[float, float]:
+    """Median seconds of one forward + backward + optimizer step: wall clock, and this
+    process's CPU time (all threads; on a shared machine it shows the work itself, where
+    the wall clock also counts waiting for the cores)."""
     model = build_model(name, device, channels_last)
     optimizer = (torch.optim.AdamW(model.parameters(), lr=4e-3, weight_decay=0.05)
                  if name == "rtmpose-t" else torch.optim.Adam(model.parameters(), lr=5e-4))
@@ -104,11 +106,11 @@ def step_seconds(name: str, device: str, batch: int, iters: int, channels_last: 
     targets = random_targets(model, batch, generator, device)
     autocast = (torch.autocast(device_type=device, dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())
-    times = []
+    times, cpu_times = [], []
     for i in range(iters + 2):  # two warm-up steps
         if device == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         with autocast:
             losses = model.loss(inputs, targets)
             loss = sum(v for key, v in losses.items() if key.startswith("loss"))
@@ -119,7 +121,8 @@ def step_seconds(name: str, device: str, batch: int, iters: int, channels_last: 
             torch.cuda.synchronize()
         if i >= 2:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            cpu_times.append(time.process_time() - cpu_start)
+    return statistics.median(times), statistics.median(cpu_times)
 
 
 def pipeline_rate(epochs: int = 8) -> float:
@@ -138,14 +141,20 @@ def pipeline_rate(epochs: int = 8) -> float:
     return n / (time.perf_counter() - start)
 
 
-def cpu_figures(name: str, batch: int, iters: int) -> float:
-    """Print the NCHW and channels_last CPU steps of ``name``; returns channels_last's."""
+def cpu_figures(name: str, batch: int, iters: int, layouts: tuple[bool, ...] = (False, True)
+                ) -> tuple[float, float]:
+    """Print the CPU steps of ``name`` in NCHW and/or channels_last (wall clock and process
+    CPU time); returns channels_last's (wall, CPU) seconds, else the last layout's."""
     label = f"CPU step, {NAMES[name]} 256x192, batch {batch}"
-    plain = step_seconds(name, "cpu", batch, iters, channels_last=False)
-    figure(f"{label}, NCHW", plain * 1e3, "ms/iter", 1.0, "NCHW")
-    last = step_seconds(name, "cpu", batch, iters, channels_last=True)
-    figure(f"{label}, channels_last", last * 1e3, "ms/iter", last / plain, "NCHW")
-    return last
+    plain = None
+    for channels_last in layouts:
+        wall, cpu = step_seconds(name, "cpu", batch, iters, channels_last)
+        layout = "channels_last" if channels_last else "NCHW"
+        ratio = (wall / plain, "NCHW") if plain else (None, "")
+        figure(f"{label}, {layout}", wall * 1e3, "ms/iter", *ratio)
+        figure(f"{label}, {layout}, process CPU time", cpu * 1e3, "ms/iter")
+        plain = plain or wall
+    return wall, cpu
 
 
 def main() -> None:
@@ -165,23 +174,23 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     batch = args.batch or (32 if args.model == "rtmpose-t" else 8)
     print(f"# torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    last = cpu_figures(args.model, batch, args.iters)
+    wall, cpu = cpu_figures(args.model, batch, args.iters)
     if args.model == "rtmpose-t":
-        hrnet = step_seconds("hrnet-w32", "cpu", batch, args.iters, channels_last=True)
-        figure(f"CPU step, HRNet-W32 256x192, batch {batch}, channels_last", hrnet * 1e3,
-               "ms/iter")
+        hrnet_wall, hrnet_cpu = cpu_figures("hrnet-w32", batch, args.iters, (True,))
         figure(f"CPU step, RTMPose-t vs HRNet-W32, batch {batch}, channels_last",
-               last * 1e3, "ms/iter", last / hrnet, "HRNet-W32",
+               wall * 1e3, "ms/iter", wall / hrnet_wall, "HRNet-W32",
                target=f"<= {MMPOSE_RTMPOSE_T_MS} ms (MMPose RTMPose-t, 2 threads)"
-               if batch == 32 else "", ok=last * 1e3 <= MMPOSE_RTMPOSE_T_MS)
+               if batch == 32 else "", ok=wall * 1e3 <= MMPOSE_RTMPOSE_T_MS)
+        figure(f"CPU step, RTMPose-t vs HRNet-W32, batch {batch}, process CPU time",
+               cpu * 1e3, "ms/iter", cpu / hrnet_cpu, "HRNet-W32")
     if args.device != "cuda":
         return
     print(f"# {torch.cuda.get_device_name()}")
     fp32 = args.gpu_batch / step_seconds(args.model, "cuda", args.gpu_batch, args.gpu_iters,
-                                         False)
+                                         False)[0]
     figure(f"GPU step, batch {args.gpu_batch}, fp32 NCHW", fp32, "images/s", 1.0, "fp32")
     fast = args.gpu_batch / step_seconds(args.model, "cuda", args.gpu_batch, args.gpu_iters,
-                                         True, bf16=True)
+                                         True, bf16=True)[0]
     figure(f"GPU step, batch {args.gpu_batch}, bf16 autocast + channels_last", fast,
            "images/s", fast / fp32, "fp32")
     rate = args.pipeline_rate or pipeline_rate()
