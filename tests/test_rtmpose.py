@@ -4,7 +4,9 @@ targets, the GAU's algebra, ``_scope_`` handling and SyncBN."""
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -99,6 +101,21 @@ def test_rtmpose_t_shapes_init_and_syncbn_defaults():
     # mmdet's default norm (no norm_cfg given) is eps 1e-3, momentum 0.03
     default = MODELS.build(dict(type="CSPNeXt", widen_factor=0.125, deepen_factor=0.167))
     assert (default.stem[0].bn.eps, default.stem[0].bn.momentum) == (1e-3, 0.03)
+
+
+def test_cspnext_weight_init():
+    """From scratch: mmdet's default init_cfg, Kaiming-uniform (a=sqrt(5), fan_in) on every
+    Conv2d with zero bias, i.e. weights uniform in +-1/sqrt(fan_in); BN weight 1, bias 0."""
+    torch.manual_seed(0)
+    backbone = MODELS.build(dict(type="CSPNeXt", deepen_factor=0.167, widen_factor=0.375))
+    with torch.no_grad():
+        conv = backbone.stage3[0].conv.weight  # (192, 96, 3, 3): fan_in 864
+        assert float(conv.abs().max()) <= 1 / math.sqrt(864)
+        assert float(conv.std()) == pytest.approx(1 / math.sqrt(3 * 864), rel=0.05)
+        fc = backbone.stage3[1].attention.fc
+        assert not fc.bias.any()
+        bn = backbone.stage3[0].bn
+        assert bool((bn.weight == 1).all()) and not bn.bias.any()
 
 
 def test_cspnext_out_indices_frozen_stages_and_depthwise():
@@ -363,3 +380,42 @@ def test_syncbn_converts_only_under_ddp_on_accelerators():
     assert not any(isinstance(m, nn.SyncBatchNorm) for m in plain.modules())
     convert_sync_batchnorm(plain, gpu_ddp, every_bn=True)  # ... unless sync_bn asks
     assert isinstance(plain.backbone.stem[0].bn, nn.SyncBatchNorm)
+
+
+@pytest.mark.slow
+def test_rtmpose_trains_and_validates_through_the_runner(fixtures_dir, request, tmp_path):
+    """The seed's combine data with a tiny RTMPose: SimCC targets through GenerateTarget
+    and collate, the KL loss in the training loop, flip test + decode + the 19 → 17 output
+    subset in validation, CocoMetric on the result, and the checkpoint reloads."""
+    from test_combined import COMBINE, fixture_options
+    from test_end_to_end import val_options
+
+    from posemix.cli import load_config
+    from posemix.engine import train
+    from posemix.inference import load_model
+
+    codec = dict(CODEC, input_size=(96, 128), sigma=(2.45, 2.83))
+    steps = [dict(type="LoadImage"), dict(type="GetBBoxCenterScale"),
+             dict(type="TopdownAffine", input_size=(96, 128))]
+    options = fixture_options(fixtures_dir) + val_options(fixtures_dir) + [
+        "train_dataloader.batch_size=8", "train_cfg.max_epochs=1", "train_cfg.val_interval=1",
+        "default_hooks.checkpoint.interval=1", "auto_scale_lr=None"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = load_config(str(request.config.rootpath / COMBINE), options)
+        model = rtmpose_cfg(0.167, 0.125, 128)
+        model["head"].update(out_channels=None, input_size=(96, 128),
+                             in_featuremap_size=(3, 4), decoder=codec)
+        model.update(test_cfg=dict(flip_test=True, output_keypoint_indices=list(range(17))),
+                     metainfo=cfg.model.metainfo)  # coco_aic: 19 keypoints, flip partners
+        cfg.model = model
+        cfg.train_dataloader.dataset.pipeline = steps + [
+            dict(type="GenerateTarget", encoder=codec), dict(type="PackPoseInputs")]
+        cfg.val_dataloader.dataset.pipeline = steps + [dict(type="PackPoseInputs")]
+        metrics = train(cfg, work_dir=str(tmp_path))
+        reloaded, _, _ = load_model(tmp_path / "epoch_1.pth", device="cpu")
+    assert 0 <= metrics["coco/AP"] <= 1
+    assert isinstance(reloaded.head, RTMCCHead) and reloaded.num_keypoints == 19
+    records = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())
+               if "loss" in r]
+    assert records and all(math.isfinite(r["loss"]) for r in records)
