@@ -333,9 +333,9 @@ def test_rtmpose_training_step_with_codec_targets():
 
 
 def test_rtmcc_head_out_channels_from_schema_keeps_key_order():
-    model = MODELS.build(dict(rtmpose_cfg(0.167, 0.125, 128),
-                              head=dict(rtmpose_cfg(0.167, 0.125, 128)["head"],
-                                        out_channels=None), num_keypoints=26))
+    cfg = rtmpose_cfg(0.167, 0.125, 128)
+    del cfg["head"]["out_channels"]  # from the training data's schema
+    model = MODELS.build(dict(cfg, num_keypoints=26))
     keys = [k for k in model.state_dict() if k.startswith("head.")]
     assert keys[:3] == ["head.final_layer.weight", "head.final_layer.bias", "head.mlp.0.g"]
     assert model.head.final_layer.weight.shape == (26, 128, 7, 7)

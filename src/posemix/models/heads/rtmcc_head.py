@@ -39,12 +39,6 @@ def flip_simcc(simcc: SimCC, flip_indices: Sequence[int]) -> SimCC:
     return pred_x[:, index].flip(-1), pred_y[:, index]
 
 
-def simcc_locations(simcc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, W) → first argmax bin (B, K) and the maximum (B, K)."""
-    values, index = simcc.max(dim=-1)
-    return index, values
-
-
 def simcc_pck_accuracy(pred: SimCC, target: SimCC, split_ratio: float, mask: torch.Tensor,
                        thr: float = 0.05) -> torch.Tensor:
     """MMPose's ``simcc_pck_accuracy``: argmax bins of both axes (-1 where the smaller
@@ -53,7 +47,7 @@ def simcc_pck_accuracy(pred: SimCC, target: SimCC, split_ratio: float, mask: tor
     height = int(pred[1].shape[-1] / split_ratio)
 
     def locations(simcc: SimCC) -> torch.Tensor:
-        (x, max_x), (y, max_y) = simcc_locations(simcc[0]), simcc_locations(simcc[1])
+        (max_x, x), (max_y, y) = simcc[0].max(dim=-1), simcc[1].max(dim=-1)  # first maxima
         xy = torch.stack((x, y), dim=-1).to(simcc[0].dtype)
         xy[torch.minimum(max_x, max_y) <= 0] = -1
         return xy / split_ratio
@@ -79,7 +73,7 @@ class RTMCCHead(nn.Module):
     TARGET_KEYS = ("keypoint_x_labels", "keypoint_y_labels", "keypoint_weights")
     TARGET_CODEC = "SimCCLabel"
 
-    def __init__(self, in_channels: int, out_channels: int | None,
+    def __init__(self, in_channels: int, out_channels: int | None = None, *,
                  input_size: Sequence[int], in_featuremap_size: Sequence[int],
                  simcc_split_ratio: float = 2.0, final_layer_kernel_size: int = 1,
                  gau_cfg: Mapping[str, Any] = _GAU,
