@@ -125,3 +125,21 @@ def test_rtmpose_trains_and_validates_through_the_runner(fixtures_dir, request, 
     records = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())
                if "loss" in r]
     assert records and all(math.isfinite(r["loss"]) for r in records)
+
+
+def test_backbone_pretrained_from_a_whole_pose_checkpoint(golden_dir, tmp_path):
+    """The body8 configs' backbone init: ``Pretrained`` with ``prefix='backbone.'`` from a
+    full pose model's checkpoint (MMPose's layout, 'state_dict'), loaded at init_weights."""
+    state = np.load(golden_dir / "tiny_rtmpose_body8_state_dict.npz")
+    path = tmp_path / "pose.pth"
+    torch.save({"state_dict": {k: torch.from_numpy(state[k]) for k in state.files}}, path)
+    cfg = rtmpose_cfg(0.167, 0.125, 128, norm="BN")
+    cfg["backbone"]["init_cfg"] = dict(type="Pretrained", prefix="backbone.",
+                                       checkpoint=str(path))
+    model = MODELS.build(cfg)  # building reads no file
+    (report,) = model.init_weights()
+    assert report.clean
+    torch.testing.assert_close(model.backbone.stage4[2].attention.fc.weight,
+                               torch.from_numpy(state["backbone.stage4.2.attention.fc.weight"]))
+    assert not torch.equal(model.head.cls_x.weight,
+                           torch.from_numpy(state["head.cls_x.weight"]))  # head untouched
