@@ -614,8 +614,7 @@ class Runner:
         optimizer_cfg, settings = parse_optim_wrapper(cfg["optim_wrapper"])
         amp_dtype = self._amp_dtype(self.amp_requested or settings.amp, settings.amp_dtype)
         self.autocast_dtype = amp_dtype
-        if cfg.get("sync_bn") and self.ctx.distributed:
-            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        module = dist.convert_sync_batchnorm(module, self.ctx, bool(cfg.get("sync_bn")))
         self._prepare_model(module)
         optimizer = build_optimizer(module, optimizer_cfg, settings.paramwise)
         factor = scale_lr(optimizer, cfg.get("auto_scale_lr"),

@@ -29,6 +29,9 @@ class FlipsOutputs(Protocol):
     def flip(outputs: Outputs, flip_indices: Sequence[int],
              test_cfg: Mapping[str, Any]) -> Outputs: ...
 
+    @staticmethod
+    def output_heatmaps(outputs: Outputs) -> torch.Tensor: ...
+
 
 def as_outputs(raw: Outputs | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """A head's forward result as a tuple: (heatmaps,) or (simcc_x, simcc_y)."""
@@ -77,7 +80,8 @@ def decode_outputs(decoder: Any, outputs: Outputs) -> tuple[np.ndarray, np.ndarr
     arrays = [o.detach().float().cpu().numpy() for o in as_outputs(outputs)]
     decoded = [decoder.decode(*(a[i] for a in arrays)) for i in range(len(arrays[0]))]
     keypoints = np.concatenate([k for k, _ in decoded], axis=0)
-    scores = np.concatenate([s for _, s in decoded], axis=0)
+    # a codec that also decodes visibility (SimCCLabel decode_visibility) gives (scores, vis)
+    scores = np.concatenate([s[0] if isinstance(s, tuple) else s for _, s in decoded], axis=0)
     return keypoints, scores
 
 
@@ -96,13 +100,15 @@ def predictions(outputs: Outputs, flipped: Outputs | None, head_type: FlipsOutpu
     if flipped is not None:
         outputs = average(outputs, head_type.flip(as_raw(flipped), flip_indices, test_cfg))
     keypoints, scores = decode_outputs(decoder, outputs)
+    heatmaps = (head_type.output_heatmaps(outputs).cpu().numpy()
+                if test_cfg.get("output_heatmaps", False) else None)
     select = test_cfg.get("output_keypoint_indices")
     select = slice(None) if select is None else [int(i) for i in select]
     results = []
     for i, meta in enumerate(metas):
         result = {"keypoints": to_image_space(keypoints[i:i + 1], meta)[:, select],
                   "keypoint_scores": scores[i:i + 1, select]}
-        if test_cfg.get("output_heatmaps", False):
-            result["heatmaps"] = as_outputs(outputs)[0][i, select].float().cpu().numpy()
+        if heatmaps is not None:
+            result["heatmaps"] = heatmaps[i, select]
         results.append(result)
     return results

@@ -1,5 +1,9 @@
-"""TopdownPoseEstimator: data preprocessor → backbone → heatmap head, with flip test,
-image-space conversion and ``output_keypoint_indices`` at predict time."""
+"""TopdownPoseEstimator: data preprocessor → backbone → head, with flip test, image-space
+conversion and ``output_keypoint_indices`` at predict time.
+
+Any head plugs in through one interface (HeatmapHead, RTMCCHead, MultiSourceHead; see
+heads/common.py); decoding runs in models/postprocess.py, which the ONNX backend shares.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> di
 
 @MODELS.register()
 class TopdownPoseEstimator(nn.Module):
-    """A top-down heatmap pose model with MMPose's configuration vocabulary.
+    """A top-down pose model (heatmap or SimCC head) with MMPose's configuration vocabulary.
 
-    The number of heatmaps comes from the keypoint schema: ``metainfo`` (anything
+    The number of keypoints comes from the keypoint schema: ``metainfo`` (anything
     ``posemix.keypoints.load_schema`` accepts) or ``num_keypoints`` (what the engine passes
     from the training data) fills a head built with ``out_channels=None`` and is checked
     against an explicit ``out_channels``. The schema's flip partners drive the flip test;
@@ -132,7 +136,8 @@ class TopdownPoseEstimator(nn.Module):
     def forward(self, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor] | None = None,
                 metas: Sequence[Mapping[str, Any]] | None = None, mode: str = "tensor") -> Any:
         """One entry point for DistributedDataParallel: ``mode='loss'`` → ``loss(inputs,
-        targets)``, ``'predict'`` → ``predict(inputs, metas)``, ``'tensor'`` → raw heatmaps."""
+        targets)``, ``'predict'`` → ``predict(inputs, metas)``, ``'tensor'`` → the head's
+        raw outputs."""
         if mode == "loss":
             if targets is None:
                 raise PosemixError("forward(mode='loss') needs targets")
@@ -194,3 +199,4 @@ class TopdownPoseEstimator(nn.Module):
             primary = heads[self.head.output_head]
             results.append({**primary, "heads": heads})
         return results
+
