@@ -192,3 +192,48 @@ def test_full_train_pipeline_masks_what_each_source_lacks(fixtures_dir, request)
             assert weights[17:].any() or not sample["targets"]["keypoints_defined"][17:].all()
     again = dataset[(0, 3)]["inputs"]
     assert (again == dataset[(0, 3)]["inputs"]).all()  # a sample is reproducible
+
+
+def missing_image_dataset(fixtures_dir, tmp_path, **kwargs) -> CombinedDataset:
+    """The fixtures' COCO and AIC sources with one COCO image missing, behind
+    LoadImage(ignore_empty=True), which drops the samples of that image."""
+    coco = tmp_path / "coco"
+    coco.mkdir(parents=True)
+    for path in (fixtures_dir / "coco").iterdir():
+        if path.name != "000000000785.jpg":
+            (coco / path.name).symlink_to(path)
+    pipeline = [dict(type="KeypointConverter", mapping="by_name")]
+    return CombinedDataset(
+        metainfo=dict(from_file="configs/_base_/datasets/coco.py"),
+        datasets=[dict(type="CocoDataset", data_root=str(coco), ann_file="test_coco.json",
+                       pipeline=pipeline),
+                  dict(type="AicDataset", data_root=str(fixtures_dir / "aic"),
+                       ann_file="test_aic.json", pipeline=pipeline)],
+        pipeline=[dict(type="LoadImage", ignore_empty=True)], **kwargs)
+
+
+def test_dropped_samples_are_refetched_reproducibly(fixtures_dir, tmp_path):
+    from posemix.data.rng import sample_rng
+    from posemix.errors import ConfigError, PosemixError
+
+    dataset = missing_image_dataset(fixtures_dir, tmp_path, seed=3)
+    dropped = [i for i in range(len(dataset))
+               if dataset.get_data_info(i)["img_path"].endswith("000000000785.jpg")]
+    assert dropped
+    fresh = missing_image_dataset(fixtures_dir, tmp_path / "again", seed=3)
+    for index in dropped:
+        sample = dataset[index]
+        assert sample is not None and sample["img"].ndim == 3
+        # the replacement is drawn from the dropped sample's generator, in the whole index
+        # space, as the per-source datasets do; a new dataset draws the same one
+        replacement = int(sample_rng(3, 0, index).integers(len(dataset)))
+        again = fresh[index]
+        assert sample["img_path"] == again["img_path"] \
+            == dataset.get_data_info(replacement)["img_path"]
+        assert sample["source_index"] == again["source_index"]
+    with pytest.raises(PosemixError, match="CombinedDataset: the pipeline dropped 1 samples"):
+        missing_image_dataset(fixtures_dir, tmp_path / "none", max_refetch=0)[dropped[0]]
+    with pytest.raises(PosemixError, match="dropped sample .* in test mode"):
+        missing_image_dataset(fixtures_dir, tmp_path / "test", test_mode=True)[dropped[0]]
+    with pytest.raises(ConfigError, match="lazy_init"):
+        missing_image_dataset(fixtures_dir, tmp_path / "lazy", lazy_init=True)

@@ -42,11 +42,12 @@ def _cfg(batch_size: int):
     return toy_cfg(max_epochs=2, batch_size=batch_size, num_samples=16, val_values=[0.5])
 
 
-def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, world_size: int, port: int, out_dir: str, cfg=None) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    runner = Runner(_cfg(batch_size=2), work_dir=out_dir, device="cpu", progress_bar=False)
+    cfg = _cfg(batch_size=2) if cfg is None else cfg
+    runner = Runner(cfg, work_dir=out_dir, device="cpu", progress_bar=False)
     try:
         metrics = runner.train()
         torch.save({"state_dict": runner.state.module.state_dict(), "metrics": metrics},
@@ -78,6 +79,32 @@ def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
     for key, value in single.state.module.state_dict().items():
         torch.testing.assert_close(ranks[0]["state_dict"][key], value, rtol=1e-4, atol=1e-6)
         assert torch.equal(ddp_ckpt["state_dict"][key], ranks[0]["state_dict"][key])
+
+
+def test_multi_source_sampler_on_two_gloo_ranks_matches_one_process(tmp_path, monkeypatch):
+    """MultiSourceSampler gives rank r the batches r, r+2, ... of one global draw, each
+    2 COCO + 2 AIC; a step's two per-rank batches hold the single process's batch of
+    4 + 4 (the same per-source streams), so the runs agree as DefaultSampler's do."""
+    from test_kill_resume import multi_source_cfg
+
+    for name in DIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "ddp"), multi_source_cfg(4)),
+             nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for key, value in ranks[0]["state_dict"].items():
+        assert torch.equal(value, ranks[1]["state_dict"][key]), key
+    single = Runner(multi_source_cfg(8), work_dir=tmp_path / "single", device="cpu",
+                    progress_bar=False)
+    try:
+        single.train()
+    finally:
+        single.close()
+    ddp_ckpt = load_checkpoint(tmp_path / "ddp" / "epoch_2.pth")
+    assert ddp_ckpt["iteration"] == 6  # ceil(ceil(21 / 2 ranks) / 4) = 3 steps per epoch
+    assert ddp_ckpt["sampler"] == {"seed": 3, "epoch": 1}
+    for key, value in single.state.module.state_dict().items():
+        torch.testing.assert_close(ranks[0]["state_dict"][key], value, rtol=1e-4, atol=1e-6)
 
 
 def test_python_m_posemix_train_under_torchrun(tmp_path):

@@ -499,7 +499,7 @@ def test_save_best_keeps_one_best_file_and_records_it(tmp_path):
     assert best == ["best_coco_AP_epoch_2.pth"]  # 0.7 at epoch 4 is not strictly better
     ckpt = load_checkpoint(tmp_path / best[0])
     assert ckpt["epoch"] == 2 and "optimizer" not in ckpt
-    # the epoch checkpoint written before validation was re-saved with the new best
+    # the epoch checkpoint, written after validation, records the new best
     assert load_checkpoint(tmp_path / "epoch_2.pth")["best"] == {
         "metric": "coco/AP", "score": 0.7, "file": "best_coco_AP_epoch_2.pth"}
     assert load_checkpoint(tmp_path / "epoch_4.pth")["best"]["score"] == 0.7
@@ -600,3 +600,25 @@ def test_real_topdown_model_trains_and_validates_with_pck(tmp_path):
     assert 0.0 <= metrics["coco/PCK"] <= 1.0 and "coco/PCK/nose" in metrics
     state = load_checkpoint(tmp_path / "epoch_1.pth")["state_dict"]
     assert state["head.final_layer.weight"].shape[0] == 17
+
+
+def test_best_or_last_checkpoint_orders_epochs_by_number_and_prefers_the_best(tmp_path):
+    """The demo's prediction grid model: ``epoch_10`` is newer than ``epoch_9`` (as names
+    they sort the other way), and the best-model file the newest checkpoint records wins."""
+    from posemix.engine.checkpoint import best_or_last_checkpoint
+
+    def write(epoch: int, best: dict) -> None:
+        save_checkpoint(tmp_path / f"epoch_{epoch}.pth", {
+            "state_dict": {}, "optimizer": {}, "param_schedulers": [], "epoch": epoch,
+            "iteration": 3 * epoch, "best": best})
+
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
+        best_or_last_checkpoint(tmp_path)
+    for epoch in (8, 9, 10):
+        write(epoch, {})
+    assert best_or_last_checkpoint(tmp_path) == tmp_path / "epoch_10.pth"
+    best = {"metric": "coco/AP", "score": 0.7, "file": "best_coco_AP_epoch_9.pth"}
+    write(10, best)
+    assert best_or_last_checkpoint(tmp_path) == tmp_path / "epoch_10.pth"  # file missing
+    save_checkpoint(tmp_path / best["file"], {"state_dict": {}, "epoch": 9})
+    assert best_or_last_checkpoint(tmp_path) == tmp_path / best["file"]

@@ -159,18 +159,19 @@ def one_person_per_image(fixtures_dir: Path, tmp_path: Path) -> tuple[Path, list
     return write_gt(tmp_path, annotations, data["images"]), annotations
 
 
-def test_ap_and_ar_match_hand_derivation(fixtures_dir, tmp_path):
-    ann_file, annotations = one_person_per_image(fixtures_dir, tmp_path)
-    assert len(annotations) == 4
+# Person A..D of one_person_per_image: the OKS of each one's prediction, and its score.
+TARGET_OKS = [0.97, 0.62, 0.83, 0.30]
+DET_SCORES = [0.9, 0.8, 0.7, 0.6]
+
+
+def shifted_predictions(annotations: list[dict]) -> tuple[list[dict], list[float]]:
+    """One prediction per person, every keypoint shifted along x so that each labelled one
+    has exp(-e) = TARGET_OKS; and the OKS of each, written out."""
     sigmas = np.asarray(COCO_SIGMAS, dtype=np.float32)
-    # Person A..D (one per image): target OKS and detection score.
-    target_oks = [0.97, 0.62, 0.83, 0.30]
-    det_scores = [0.9, 0.8, 0.7, 0.6]
     predictions, oks = [], []
-    for ann, target, score in zip(annotations, target_oks, det_scores, strict=True):
+    for ann, target, score in zip(annotations, TARGET_OKS, DET_SCORES, strict=True):
         kpts = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
         visible = kpts[:, 2] > 0
-        # Shift every keypoint along x so that each labelled one has exp(-e) = target.
         shift = np.sqrt(-math.log(target) * 2 * (2 * sigmas.astype(np.float64)) ** 2
                         * ann["area"])
         pred = kpts[:, :2].copy()
@@ -178,8 +179,15 @@ def test_ap_and_ar_match_hand_derivation(fixtures_dir, tmp_path):
         oks.append(hand_oks(pred, kpts[:, :2], visible, sigmas, ann["area"]))
         predictions.append({"id": ann["id"], "img_id": ann["image_id"],
                             "keypoints": pred[None], "keypoint_scores": np.ones((1, 17)),
-                            "bbox_score": [score]})
-    assert oks == pytest.approx(target_oks, abs=1e-6)
+                            "bbox_score": [score], "area": [ann["area"]]})
+    return predictions, oks
+
+
+def test_ap_and_ar_match_hand_derivation(fixtures_dir, tmp_path):
+    ann_file, annotations = one_person_per_image(fixtures_dir, tmp_path)
+    assert len(annotations) == 4
+    predictions, oks = shifted_predictions(annotations)
+    assert oks == pytest.approx(TARGET_OKS, abs=1e-6)
 
     metric = make_metric(COCO_META, ann_file=ann_file)
     metric.process(predictions)
@@ -207,6 +215,37 @@ def test_ap_and_ar_match_hand_derivation(fixtures_dir, tmp_path):
     # A sample processed twice (distributed padding) counts once.
     metric.process(predictions + predictions[:2])
     assert metric.evaluate() == result
+
+
+def test_nms_removes_near_duplicates_that_would_lower_ap(fixtures_dir, tmp_path):
+    """A near-duplicate of person A's prediction, scored between A and B: without NMS it
+    is a false positive ranked above B, C and D; OKS NMS (thr 0.9) removes it and gives
+    back the AP of the hand derivation above."""
+    ann_file, annotations = one_person_per_image(fixtures_dir, tmp_path)
+    predictions, _ = shifted_predictions(annotations)
+    a = predictions[0]
+    duplicate = dict(a, id=10_000, keypoints=a["keypoints"] + [1.0, 0.5], bbox_score=[0.85])
+    pair = oks_matrix(np.concatenate([a["keypoints"], duplicate["keypoints"]]),
+                      np.r_[a["area"], a["area"]], np.asarray(COCO_SIGMAS, np.float32))
+    assert pair[0, 1] > 0.9  # above nms_thr: the same person
+    results = {}
+    for mode in ("oks_nms", "none"):
+        metric = make_metric(COCO_META, ann_file=ann_file, nms_mode=mode, nms_thr=0.9)
+        metric.process(predictions + [duplicate])
+        results[mode] = metric.evaluate()
+    # Without duplicates (the hand derivation): 76/101, (26 + 25 * 2/3)/101, 26/101.
+    clean = (3 * 76 / 101 + 4 * (26 + 25 * 2 / 3) / 101 + 3 * 26 / 101) / 10
+    assert results["oks_nms"]["coco/AP"] == pytest.approx(clean)
+    # Ranked A, A', B, C, D; A' always finds A's person taken: a false positive.
+    #   t in .50 .55 .60     : TP FP TP TP FP -> 1 up to recall .25, then 3/4 up to .75:
+    #                          (26 + 50 * 3/4) / 101
+    #   t in .65 .70 .75 .80 : TP FP FP TP FP -> 1 up to .25, then 2/4 up to .50
+    #   t in .85 .90 .95     : TP FP FP FP FP -> 26/101
+    dup = (3 * (26 + 50 * 3 / 4) / 101 + 4 * (26 + 25 * 2 / 4) / 101 + 3 * 26 / 101) / 10
+    assert results["none"]["coco/AP"] == pytest.approx(dup)
+    assert results["none"]["coco/AP .5"] == pytest.approx((26 + 50 * 3 / 4) / 101)
+    # recall does not change: the duplicate matches nobody
+    assert results["none"]["coco/AR"] == results["oks_nms"]["coco/AR"]
 
 
 # ------------------------------------------------------------------------ OKS NMS

@@ -101,34 +101,40 @@ def assert_sound(table: InstanceTable) -> None:
         assert np.isfinite(table.bbox_center).all()
 
 
-def fuzz(source: Path, read: Callable[[Path], InstanceTable], tmp: Path) -> Counter:
-    """Run the mutations on ``source`` through ``read``; returns the outcome counts."""
-    original = json.loads(source.read_bytes())
+def fuzz(source: Path, read: Callable[[Path], Any], tmp: Path,
+         check: Callable[[Any], None] = assert_sound, examples: int = EXAMPLES,
+         encode: Callable[[Any], bytes] = lambda data: json.dumps(data).encode(),
+         original: Any = None) -> Counter:
+    """Run the mutations on ``source`` (or on ``original``, written like ``source``'s name)
+    through ``read``, and ``check`` what it returns; returns the outcome counts. Every
+    PosemixError must name the mutated file."""
+    if original is None:
+        original = json.loads(source.read_bytes())
     by_depth: dict[int, list[tuple]] = {}
     for path in walk(original):
         by_depth.setdefault(len(path), []).append(path)
     outcomes: Counter = Counter()
     names = itertools.count()
 
-    @settings(max_examples=EXAMPLES, deadline=2000, derandomize=True, database=None,
+    @settings(max_examples=examples, deadline=2000, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(MUTATION, min_size=1, max_size=3), BYTES)
-    def check(mutations: list[tuple], how: tuple[str, float]) -> None:
+    def trial(mutations: list[tuple], how: tuple[str, float]) -> None:
         data = copy.deepcopy(original)
         for mutation in mutations:
             mutate(data, by_depth, mutation)
         target = tmp / f"mutant_{next(names)}_{source.name}"
-        target.write_bytes(damage(json.dumps(data).encode(), how))
+        target.write_bytes(damage(encode(data), how))
         try:
-            table = read(target)
+            result = read(target)
         except PosemixError as exc:
             assert target.name in str(exc), exc
             outcomes["error"] += 1
             return
-        assert_sound(table)
+        check(result)
         outcomes["table"] += 1
 
-    check()
+    trial()
     print(f"{source.name}: {sum(outcomes.values())} mutations, {dict(outcomes)}")
     return outcomes
 

@@ -48,8 +48,9 @@ def predictions_from_gt(dataset, noise=0.0, seed=0):
         info = dataset.get_data_info(i)
         bbox = info["bbox"][0]
         size = (bbox[2:] - bbox[:2]) * 1.25
-        preds.append(dict(keypoints=info["keypoints"] + rng.normal(0, noise, (1, 19, 2)),
-                          keypoint_scores=np.ones((1, 19))))
+        shape = info["keypoints"].shape
+        preds.append(dict(keypoints=info["keypoints"] + rng.normal(0, noise, shape),
+                          keypoint_scores=np.ones(shape[:2])))
         metas.append(dict(id=info["id"], img_id=info["img_id"], bbox=bbox, bbox_score=1.0,
                           input_scale=size, source_index=info["source_index"],
                           keypoints=info["keypoints"][0],
@@ -182,13 +183,29 @@ def test_pooled_epe_weighs_sources_by_their_labelled_pairs(val_dataset, coco_aic
     assert results["coco/EPE"] == 0.0 and results["aic/EPE"] == pytest.approx(10.0)
 
 
-def test_output_keypoint_indices_reorder_the_model_layout(val_dataset, coco_aic, fixtures_dir):
+def test_output_keypoint_indices_reorder_the_model_layout(coco_aic, fixtures_dir):
+    """A model whose outputs come in a shuffled order of coco_aic's 19 keypoints: output k
+    is keypoint order[k]. COCO keypoint j must be read from the output where order == j."""
     coco_only = CombinedDataset(metainfo="coco", datasets=[dict(
         type="CocoDataset", data_root=str(fixtures_dir / "coco"), ann_file="test_coco.json",
         test_mode=True)], test_mode=True)
+    order = np.random.default_rng(0).permutation(19)
+    assert (order[:17] != np.arange(17)).any()
     evaluator = build_evaluator(dict(type="CocoMetric"), coco_only, coco_aic,
-                                output_keypoint_indices=list(range(17)))
-    np.testing.assert_array_equal(evaluator.sources[0].output_index, np.arange(17))
+                                output_keypoint_indices=order.tolist())
+    expected = [int(np.flatnonzero(order == j)[0]) for j in range(17)]
+    np.testing.assert_array_equal(evaluator.sources[0].output_index, expected)
+    preds, metas = predictions_from_gt(coco_only)  # exact, in COCO's 17-keypoint layout
+    for pred in preds:  # to the model's 19, then to its output order
+        model = np.concatenate([pred["keypoints"], np.zeros((1, 2, 2))], axis=1)
+        pred["keypoints"] = model[:, order]
+        pred["keypoint_scores"] = np.ones((1, 19))
+    evaluator.process(preds, metas)
+    assert evaluator.evaluate()["coco/AP"] == pytest.approx(1.0)
+    # the same outputs read as if they were in the model's order score far lower
+    unordered = build_evaluator(dict(type="CocoMetric"), coco_only, coco_aic)
+    unordered.process(preds, metas)
+    assert unordered.evaluate()["coco/AP"] < 0.5
 
 
 def test_native_aic_val_is_scored_like_its_coco_layout_twin(fixtures_dir, coco_aic):

@@ -43,3 +43,22 @@ def test_built_objects_pass_through_and_duplicates_are_refused():
     assert made.size == 3 and registry.build(made) is made
     with pytest.raises(ValueError, match=r"already has 'Thing'"):
         registry.register(type("Thing", (), {}))
+
+
+def test_openmmlab_scopes_name_the_same_types():
+    """MMPose configs write ``_scope_='mmdet'`` or ``type='mmdet.Name'``; posemix has one
+    namespace, so both resolve to the plain name, and a misspelt scope is an error."""
+    registry = Registry("thing")
+
+    @registry.register()
+    class Thing:
+        def __init__(self, size: int = 1):
+            self.size = size
+
+    assert registry.build(dict(_scope_="mmdet", type="Thing", size=2)).size == 2
+    assert registry.build(dict(type="mmpose.Thing", size=4)).size == 4
+    assert "mmdet.Thing" in registry and "other.Thing" not in registry
+    with pytest.raises(ConfigError, match=r"unknown _scope_ 'mmdett'; known scopes: mmpose"):
+        registry.build(dict(_scope_="mmdett", type="Thing"))
+    with pytest.raises(ConfigError, match=r"unknown thing type 'mmdt\.Thing'"):
+        registry.build(dict(type="mmdt.Thing"))

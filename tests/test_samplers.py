@@ -94,6 +94,12 @@ def test_ranks_split_the_batches_without_overlap(monkeypatch):
         sampler = MultiSourceSampler(ds, 4, [3, 1], seed=1)
         seen.append(batches(sampler, 4))
     assert len(seen[0]) == len(seen[1]) == 5  # ceil(ceil(40 / 2) / 4)
+    # 10 batches in all draw each source once through: 30 = 10 x 3 and 10 = 10 x 1, so the
+    # two ranks read disjoint halves that cover the dataset
+    flat = [{i for b in batches_of_rank for i in b} for batches_of_rank in seen]
+    assert sum(len(b) for b in seen[0]) == len(flat[0]) == 20
+    assert not flat[0] & flat[1]
+    assert flat[0] | flat[1] == set(range(40))
     monkeypatch.setattr("posemix.data.samplers.dist_info", lambda: (0, 1))
     single = MultiSourceSampler(ds, 4, [3, 1], seed=1)
     single.lens = ds.lens
@@ -121,6 +127,10 @@ def test_default_sampler_shuffles_per_epoch_and_pads_for_ranks(monkeypatch):
         parts.append([i for _, i in sampler])
         assert len(sampler) == 4
     assert parts == [[0, 3, 6, 9], [1, 4, 7, 0], [2, 5, 8, 1]]  # padded by repetition
+    for rank in range(2):  # shuffled: still disjoint halves of one permutation
+        monkeypatch.setattr("posemix.data.samplers.dist_info", lambda r=rank: (r, 2))
+        parts[rank] = [i for _, i in DefaultSampler(data, shuffle=True, seed=5)]
+    assert sorted(parts[0] + parts[1]) == data
 
 
 def test_sampler_state_round_trip():

@@ -1,6 +1,6 @@
-"""What the commands, ``browse`` and ``demo`` share: a config from a file, the dataset of a
-split, and a trained model from a checkpoint. One place, so that no library module has to
-reach up into the command line for them.
+"""What the commands, ``browse``, ``demo`` and ``deploy`` share: a config from a file, the
+dataset of a split, a trained model from a checkpoint and its test-time pipeline. One
+place, so that no library module has to reach up into the command line for them.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def build_dataset(cfg: Any, split: str) -> Any:
         if loader:
             return DATASETS.build(loader["dataset"])
     raise PosemixError(f"the config has no {split}_dataloader")
+
+
+def inference_pipeline(cfg: Any) -> list[dict]:
+    """The config's test-time pipeline: image + box -> packed input crop."""
+    return cfg.get("val_pipeline") or cfg["test_dataloader"]["dataset"]["pipeline"]
 
 
 def load_model(checkpoint: str | os.PathLike, config: str | None = None,

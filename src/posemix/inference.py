@@ -20,7 +20,28 @@ from tqdm import tqdm
 
 from posemix.errors import PosemixError
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 BATCH = 16
+
+
+def load_predictor(path: str, config: str | None, device: str | None
+                   ) -> tuple[Any, list[dict], Any]:
+    """(model with ``predict(inputs, metas)``, test pipeline, (schema, output schema)) of a
+    ``.pth`` checkpoint (PyTorch) or a ``.onnx`` export (onnxruntime); ``device`` None picks
+    CUDA where the backend has it."""
+    if Path(path).suffix.lower() == ".onnx":
+        if config is not None:
+            raise PosemixError(f"{path}: an exported model carries its own config; --config "
+                               f"is for .pth checkpoints")
+        from posemix.deploy.onnx_runtime import load_onnx_model
+
+        return load_onnx_model(path, device)
+    from posemix.api import inference_pipeline, load_model
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, cfg, schemas = load_model(path, config, device)
+    return model, inference_pipeline(cfg), schemas
 
 
 def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], float]]]:
@@ -35,15 +56,30 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], flo
     boxes: dict[str, list[tuple[list[float], float]]] = {}
     for i, rec in enumerate(records):
         box = rec.get("bbox") if isinstance(rec, Mapping) else None
-        if not isinstance(rec, Mapping) or "image" not in rec or not isinstance(box, list) \
-                or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
-            raise PosemixError(f"{path}, record {i}: needs 'image' and 'bbox': [x, y, w, h]")
+        if not isinstance(rec, Mapping) or not isinstance(rec.get("image"), str) \
+                or not isinstance(box, list) or len(box) != 4 or not all(map(_finite, box)):
+            raise PosemixError(f"{path}, record {i}: needs 'image' (a file name) and 'bbox': "
+                               "[x, y, w, h] of 4 finite numbers (float32)")
         if box[2] <= 0 or box[3] <= 0:
             raise PosemixError(f"{path}, record {i}, field 'bbox': width and height must be "
                                f"positive, got {box}")
-        boxes.setdefault(Path(str(rec["image"])).name, []).append(
-            ([float(v) for v in box], float(rec.get("score", 1.0))))
+        score = rec.get("score", 1.0)
+        if not _finite(score):
+            raise PosemixError(f"{path}, record {i}, field 'score': must be a finite number, "
+                               f"got {score!r}")
+        boxes.setdefault(Path(rec["image"]).name, []).append(
+            ([float(v) for v in box], float(score)))
     return boxes
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number (not a bool) within float32's range: boxes become float32 arrays."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:  # an int beyond float64
+        return False
 
 
 def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: Any) -> list[dict]:
@@ -70,14 +106,12 @@ def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: An
 
 def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | None = None,
           bboxes: str | None = None, device: str | None = None) -> Path:
-    """Predict every box of every image; write results.json and one overlay PNG per image."""
-    from posemix.api import load_model
+    """Predict every box of every image; write results.json and one overlay PNG per image.
+    ``checkpoint`` is a ``.pth`` checkpoint or a ``.onnx`` export."""
     from posemix.transforms import Compose, collate
     from posemix.visualization import draw_pose, write_png
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, cfg, (schema, outputs) = load_model(checkpoint, config, device)
-    pipeline_cfg = cfg.get("val_pipeline") or cfg["test_dataloader"]["dataset"]["pipeline"]
+    model, pipeline_cfg, (schema, outputs) = load_predictor(checkpoint, config, device)
     pipeline = Compose(pipeline_cfg)
     boxes = read_boxes(bboxes) if bboxes else {}
     out = Path(out_dir)
@@ -90,7 +124,7 @@ def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | No
         for start in range(0, len(packed), BATCH):
             batch = collate(packed[start:start + BATCH])
             with torch.no_grad():
-                preds += model.predict(batch["inputs"].to(device), batch["meta"])
+                preds += model.predict(batch["inputs"], batch["meta"])  # moves them itself
         picture = pipeline.transforms[0]({"img_path": str(image)})["img"]
         for pred, sample in zip(preds, packed, strict=True):
             kpts, scores = pred["keypoints"][0], pred["keypoint_scores"][0]

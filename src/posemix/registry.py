@@ -15,6 +15,28 @@ from typing import Any
 
 from posemix.errors import ConfigError
 
+# OpenMMLab packages whose registries posemix's single namespace stands in for. MMPose
+# configs pick another package's registry with ``_scope_='mmdet'`` in a dict or a
+# ``type='mmdet.CSPNeXt'`` prefix; here both name the same posemix class.
+SCOPES = ("mmpose", "mmdet", "mmengine", "mmcv", "mmpretrain")
+SCOPE_KEY = "_scope_"
+
+
+def strip_scope(name: str) -> str:
+    """``'mmdet.CSPNeXt'`` → ``'CSPNeXt'``; names without a known scope prefix unchanged."""
+    scope, dot, rest = name.partition(".")
+    return rest if dot and scope in SCOPES else name
+
+
+def config_arguments(cfg: dict[str, Any], what: str) -> dict[str, Any]:
+    """A config dict's constructor arguments: everything but ``type`` and a known
+    ``_scope_`` (an unknown scope is a ConfigError naming ``what``)."""
+    scope = cfg.get(SCOPE_KEY)
+    if scope is not None and scope not in SCOPES:
+        raise ConfigError(f"{what}: unknown {SCOPE_KEY} {scope!r}; known scopes: "
+                          f"{', '.join(SCOPES)}")
+    return {k: v for k, v in cfg.items() if k not in ("type", SCOPE_KEY)}
+
 
 def _closest(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
@@ -41,12 +63,13 @@ class Registry:
         return add(obj) if obj is not None else add
 
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        return strip_scope(name) in self._entries
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
     def get(self, name: str) -> Callable[..., Any]:
+        name = strip_scope(name)
         if name not in self._entries:
             raise ConfigError(
                 f"unknown {self.kind} type '{name}'.{_closest(name, self.names())}"
@@ -63,8 +86,8 @@ class Registry:
             return cfg
         if "type" not in cfg:
             raise ConfigError(f"a {self.kind} config needs a 'type' key, got keys {sorted(cfg)}")
-        args = {k: v for k, v in cfg.items() if k != "type"}
         type_ = cfg["type"]
+        args = config_arguments(cfg, f"{self.kind} '{type_}'")
         target = type_ if callable(type_) else self.get(type_)
         for key, value in defaults.items():
             args.setdefault(key, value)
@@ -120,7 +143,7 @@ def check_config_tree(node: Any, where: str = "config") -> None:
         if isinstance(type_, str):
             owners = [r for r in REGISTRIES if type_ in r]
             if owners:
-                args = {k: v for k, v in node.items() if k != "type"}
+                args = config_arguments(node, f"{where} ({type_})")
                 check_arguments(owners[0].get(type_), args, f"{where} ({type_})",
                                 require=False)
         for key, value in node.items():

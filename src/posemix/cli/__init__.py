@@ -1,4 +1,4 @@
-"""The ``posemix`` command: train, test, infer, browse, inspect, union, names, demo, demo-data.
+"""The ``posemix`` command: train, test, infer, export, browse, inspect, union, names, demo, ...
 
 One module per subcommand, each with ``add_parser(subparsers)``; nothing outside this
 package imports it. User errors (bad files, configs, mappings) print one clear message and
@@ -12,14 +12,27 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from posemix.cli import browse, demo, demo_data, infer, inspect, names, test, train, union
+from posemix import __version__
+from posemix.cli import (
+    browse,
+    demo,
+    demo_data,
+    export,
+    infer,
+    inspect,
+    names,
+    test,
+    train,
+    union,
+)
 from posemix.errors import PosemixError
 
-COMMANDS = (train, test, inspect, union, names, browse, demo_data, demo, infer)
+COMMANDS = (train, test, inspect, union, names, browse, demo_data, demo, export, infer)
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="posemix", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)

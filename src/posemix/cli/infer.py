@@ -1,4 +1,4 @@
-"""``posemix infer``: keypoints for new images from a trained checkpoint."""
+"""``posemix infer``: keypoints for new images from a trained checkpoint or an ONNX export."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("infer", help="predict keypoints on images with a checkpoint")
-    p.add_argument("checkpoint")
+    p = subparsers.add_parser("infer", help="predict keypoints on images with a checkpoint "
+                                            "or an exported ONNX model")
+    p.add_argument("checkpoint", metavar="MODEL", help="a .pth checkpoint or a .onnx export")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--config", help="config file (default: the one stored in the checkpoint)")
     p.add_argument("--bboxes", help="JSON list of {image, bbox [x, y, w, h], score}; default: "

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from posemix.data.balance import balance_temperature, balanced_lengths
-from posemix.data.datasets import through_pipeline
-from posemix.data.rng import sample_rng
+from posemix.data.datasets import fetch_with_refetch, through_pipeline
 from posemix.data.sample import sample_from_table
 from posemix.errors import ConfigError
 from posemix.keypoints import KeypointMapping, KeypointSchema, load_schema
@@ -46,6 +45,11 @@ class CombinedDataset:
     temperature=T)`` by rule instead: the epoch keeps its length and source i fills a share
     ∝ nᵢ^(1/T) of it (``posemix.data.balance``). Which rows fill a source's slots is drawn
     from (seed, epoch), so an epoch is reproducible and each epoch differs.
+    A sample the pipeline drops is replaced by another of the combined index space, up to
+    ``max_refetch`` times, as in the per-source datasets (``fetch_with_refetch``).
+    ``serialize_data`` is moot, as there: the converted tables are a few flat arrays that
+    DataLoader workers share. ``lazy_init=True`` is refused: the sources are converted and
+    checked when the dataset is built, so that mapping errors stop a run before training.
     """
 
     def __init__(self, metainfo: Any, datasets: Sequence, pipeline: Sequence = (),
@@ -57,6 +61,9 @@ class CombinedDataset:
 
         if not datasets:
             raise ConfigError("CombinedDataset needs at least one dataset")
+        if lazy_init:
+            raise ConfigError("CombinedDataset does not support lazy_init=True: it converts "
+                              "and checks every source when it is built; remove lazy_init")
         self.datasets = [DATASETS.build(d) for d in datasets]
         self.schema = self._combined_schema(metainfo)
         self.mappings = [self._bind(d) for d in self.datasets]
@@ -86,6 +93,8 @@ class CombinedDataset:
         self.test_mode = test_mode
         self.seed = seed
         self.epoch = 0
+        self.max_refetch = max_refetch
+        self.serialize_data = serialize_data
 
     # -- construction -------------------------------------------------------------------
     def _combined_schema(self, metainfo: Any) -> KeypointSchema:
@@ -158,10 +167,20 @@ class CombinedDataset:
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        info = self.get_data_info(index, epoch)
-        info["rng"] = sample_rng(self.seed, epoch, index)
-        sub = self.datasets[info["source_index"]]
-        return through_pipeline(lambda i: self.pipeline(sub.pipeline(i)), info, self.test_mode)
+
+        def attempt(index: int, rng: np.random.Generator) -> tuple[dict | None, dict]:
+            info = self.get_data_info(index, epoch)
+            info["rng"] = rng
+            sub = self.datasets[info["source_index"]]
+
+            def pipeline(results: dict) -> dict | None:  # the source's steps, then the shared
+                results = sub.pipeline(results)
+                return None if results is None else self.pipeline(results)
+
+            return through_pipeline(pipeline, info, self.test_mode), info
+
+        return fetch_with_refetch(attempt, "CombinedDataset", len(self), self.seed, epoch,
+                                  index, self.max_refetch, self.test_mode)
 
     @property
     def metainfo(self) -> Mapping[str, Any]:

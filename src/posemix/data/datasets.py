@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,27 @@ def through_pipeline(pipeline: Any, info: dict, test_mode: bool) -> dict | None:
         if test_mode:
             raise
         return {SKIPPED_IMAGE: str(info.get("img_path", "")), "error": str(exc)}
+
+
+def fetch_with_refetch(attempt: Callable[[int, np.random.Generator], tuple[dict | None, dict]],
+                       label: str, length: int, seed: int, epoch: int, index: int,
+                       max_refetch: int, test_mode: bool) -> dict:
+    """``attempt(index, rng)``'s result; a sample the pipeline drops (None, e.g.
+    ``LoadImage(ignore_empty=True)``) is replaced, as MMPose's BaseDataset does, by another
+    index drawn from that sample's generator, up to ``max_refetch`` times. The draw depends
+    on (seed, epoch, index) only, so a replacement is the same in every run and worker.
+    In test mode a dropped sample is an error: evaluation must see every sample."""
+    for _ in range(max_refetch + 1):
+        rng = sample_rng(seed, epoch, index)
+        result, info = attempt(index, rng)
+        if result is not None:
+            return result
+        if test_mode:
+            raise PosemixError(f"{label}: the pipeline dropped sample {index} "
+                               f"({info.get('img_path')}) in test mode")
+        index = int(rng.integers(length))
+    raise PosemixError(f"{label}: the pipeline dropped {max_refetch + 1} samples "
+                       "in a row; check the images and the pipeline")
 
 
 def split_converter(pipeline: Sequence) -> tuple[Any, list]:
@@ -255,21 +276,16 @@ class BaseCocoStyleDataset:
         from the sample's generator, up to ``max_refetch`` times; in test mode it is an error.
         """
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
-        for _ in range(self.max_refetch + 1):
-            rng = sample_rng(self.seed, epoch, index)
+
+        def attempt(index: int, rng: np.random.Generator) -> tuple[dict | None, dict]:
             info = self.get_data_info(index)
             info["rng"] = rng
             if self.converter is not None:
                 info = self.converter(info)
-            result = through_pipeline(self.pipeline, info, self.test_mode)
-            if result is not None:
-                return result
-            if self.test_mode:
-                raise PosemixError(f"{self.label}: the pipeline dropped sample {index} "
-                                   f"({info['img_path']}) in test mode")
-            index = int(rng.integers(len(self)))
-        raise PosemixError(f"{self.label}: the pipeline dropped {self.max_refetch + 1} samples "
-                           "in a row; check the images and the pipeline")
+            return through_pipeline(self.pipeline, info, self.test_mode), info
+
+        return fetch_with_refetch(attempt, self.label, len(self), self.seed, epoch, index,
+                                  self.max_refetch, self.test_mode)
 
     def __repr__(self) -> str:
         loaded = f"{len(self._table)} instances" if self._table is not None else "not loaded"

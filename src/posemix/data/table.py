@@ -289,5 +289,25 @@ class InstanceTable:
             raise AnnotationError(path, "filter_report is not a mapping", field="filter_report")
         file_name = StringColumn(arrays.pop("file_name_buffer"), arrays.pop("file_name_offsets"))
         table = cls(file_name=file_name, source_file=path, filter_report=report, **arrays)
+        table._check_values()
         table.source_file = str(meta.get("source_file") or path)
         return table
+
+    def _check_values(self) -> None:
+        """What the readers guarantee, checked again on a table read from disk: a cache
+        file that holds anything else was not written by them (disk damage, another tool)."""
+        labelled = self.visibility > 0
+        checks = (
+            ("bbox", np.isfinite(self.bbox).all() and (self.bbox[:, 2:] >= self.bbox[:, :2]).all()),
+            ("bbox_score", np.isfinite(self.bbox_score).all()),
+            ("keypoints", np.isfinite(self.keypoints[labelled]).all()),
+            ("area", np.isfinite(self.area).all() and (self.area >= 0).all()),
+            ("width", (self.width >= 0).all() and (self.height >= 0).all()),
+            ("bbox_scale", self.bbox_scale is None or (np.isfinite(self.bbox_scale).all()
+                                                       and (self.bbox_scale >= 0).all()
+                                                       and np.isfinite(self.bbox_center).all())),
+        )
+        for name, ok in checks:
+            if not ok:
+                raise self._fail(name, "holds values no reader writes (non-finite, negative "
+                                 "or inverted); not a table posemix wrote")

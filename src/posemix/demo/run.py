@@ -117,6 +117,7 @@ def run_demo(out_dir: str, epochs: int | None = None, images: int = 2000,
     the report folder."""
     from posemix.api import build_dataset
     from posemix.engine import train
+    from posemix.engine.checkpoint import best_or_last_checkpoint
     from posemix.inspection import format_summary, summarize
 
     started = time.time()
@@ -142,8 +143,8 @@ def run_demo(out_dir: str, epochs: int | None = None, images: int = 2000,
     table = comparison_table(combined, baseline)
     for name in ("combined", "coco_only"):
         shutil.copyfile(out / name / "curves.png", report / f"curves_{name}.png")
-    best = sorted((out / "combined").glob("epoch_*.pth"))[-1]
-    prediction_grid(best, combined_cfg, report / "predictions.png")
+    prediction_grid(best_or_last_checkpoint(out / "combined"), combined_cfg,
+                    report / "predictions.png")
     minutes = (time.time() - started) / 60
     (report / "comparison.md").write_text(
         f"# posemix demo\n\n{table}\n\nTrained on {coco} COCO-like and {aic} AIC-like "

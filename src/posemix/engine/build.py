@@ -104,8 +104,7 @@ def build_training_state(runner: Any, resume: str | bool | None
     optimizer_cfg, settings = parse_optim_wrapper(cfg["optim_wrapper"])
     runner.autocast_dtype = amp_dtype(runner.amp_requested or settings.amp, settings.amp_dtype,
                                       ctx.device)
-    if cfg.get("sync_bn") and ctx.distributed:
-        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    module = dist.convert_sync_batchnorm(module, ctx, bool(cfg.get("sync_bn")))
     runner.prepare_model(module)
     optimizer = build_optimizer(module, optimizer_cfg, settings.paramwise)
     factor = scale_lr(optimizer, cfg.get("auto_scale_lr"), ctx.world_size * train.batch_size)

@@ -194,6 +194,20 @@ def find_resume_checkpoint(work_dir: str | os.PathLike
     return None
 
 
+def best_or_last_checkpoint(work_dir: str | os.PathLike) -> Path:
+    """The best-model file that the newest checkpoint records, else that checkpoint: the
+    model a finished run stands for (names are not compared: epoch_10 sorts before epoch_9).
+    """
+    found = find_resume_checkpoint(work_dir)
+    if found is None:
+        raise CheckpointError(f"no checkpoint in {work_dir}")
+    path, ckpt = found
+    best = (ckpt.get("best") or {}).get("file")
+    if best and (Path(work_dir) / best).is_file():
+        return Path(work_dir) / best
+    return path
+
+
 def infer_rule(metric: str) -> str:
     """'less' for metrics where lower is better (losses, errors), else 'greater'."""
     lowered = metric.lower()
@@ -290,7 +304,7 @@ class CheckpointWriter:
         for stale in self.work_dir.glob("iter_*.pth"):
             if INTERRUPTED_PATTERN.match(stale.name):
                 stale.unlink(missing_ok=True)
-        for cut_short in self.work_dir.glob(".*.pth.*.tmp"):  # left by a killed process
+        for cut_short in self.work_dir.glob(".*.tmp"):  # left by a killed process
             if cut_short.name.split(".")[-2] != str(os.getpid()):
                 cut_short.unlink(missing_ok=True)
         self._prune(epoch)

@@ -56,8 +56,13 @@ class ParamSchedulerHook(Hook):
 @HOOKS.register
 class CheckpointHook(Hook):
     """``epoch_{n}.pth`` when due (:class:`~posemix.engine.checkpoint.CheckpointPolicy`),
-    ``best_{metric}_epoch_{n}.pth`` after a validation that beats the best so far. The
-    epoch checkpoint keeps the random state of the epoch's end, before validation."""
+    ``best_{metric}_epoch_{n}.pth`` after a validation that beats the best so far.
+
+    The epoch checkpoint keeps the random state of the epoch's end, before validation, and
+    is written last, after the validation and its best-model file, so it records the
+    validation's best: a run killed before it is written resumes from the previous one and
+    redoes the epoch and its validation exactly (written first, a kill during validation
+    skipped that validation on resume and lost its best record)."""
 
     priority = "VERY_LOW"
 
@@ -66,28 +71,32 @@ class CheckpointHook(Hook):
         if self.policy.ignored:
             warnings.warn(f"default_hooks.checkpoint options {self.policy.ignored} are ignored",
                           stacklevel=2)
-        self._epoch_rng: dict[str, Any] | None = None  # set when this epoch was saved
+        self._epoch_rng: dict[str, Any] | None = None  # set while this epoch's save is due
 
     def _writer(self, runner: Any) -> CheckpointWriter:
         return CheckpointWriter(Path(runner.work_dir), runner.state.policy)
 
     def after_train_epoch(self, runner: Any) -> None:
         state = runner.state
-        due = state.policy.due(state.epoch, state.max_epochs)
-        self._epoch_rng = rng_state() if due else None
-        if due and runner.ctx.is_main:
-            self._writer(runner).save_epoch(state.epoch, runner.checkpoint(self._epoch_rng))
+        self._epoch_rng = rng_state() if state.policy.due(state.epoch, state.max_epochs) \
+            else None
+        if not runner.validates_after(state.epoch):  # else after the validation
+            self._save_epoch(runner)
 
     def after_val_epoch(self, runner: Any, metrics: Mapping[str, float]) -> None:
         state = runner.state
         metric = state.policy.best_improved(metrics)
-        if metric is None or not runner.ctx.is_main:
-            return
-        writer = self._writer(runner)
-        path = writer.save_best(state.epoch, metric, runner.checkpoint(None, full=False))
-        runner.info(f"new best {metric} = {state.policy.best_score:.4f}: {path.name}")
-        if self._epoch_rng is not None:  # the epoch checkpoint should carry the new best too
-            writer.save_epoch(state.epoch, runner.checkpoint(self._epoch_rng))
+        if metric is not None and runner.ctx.is_main:
+            path = self._writer(runner).save_best(state.epoch, metric,
+                                                  runner.checkpoint(None, full=False))
+            runner.info(f"new best {metric} = {state.policy.best_score:.4f}: {path.name}")
+        self._save_epoch(runner)
+
+    def _save_epoch(self, runner: Any) -> None:
+        if self._epoch_rng is not None and runner.ctx.is_main:
+            self._writer(runner).save_epoch(runner.state.epoch,
+                                            runner.checkpoint(self._epoch_rng))
+        self._epoch_rng = None
 
 
 @HOOKS.register

@@ -12,6 +12,7 @@ import datetime
 import inspect
 import itertools
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from posemix.errors import ConfigError
+from posemix.models.backbones.resnet import SyncBN
 
 
 @dataclass
@@ -127,6 +129,33 @@ def wrap_model(model: nn.Module, ctx: DistContext, find_unused_parameters: bool 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return ddp(model, device_ids=device_ids, find_unused_parameters=find_unused_parameters,
                **{sync_key: broadcast_buffers})
+
+
+def convert_sync_batchnorm(module: nn.Module, ctx: DistContext, every_bn: bool = False
+                           ) -> nn.Module:
+    """Under DDP, swap the ``norm_cfg=dict(type='SyncBN')`` layers (all batch norms with
+    ``every_bn``, the config's ``sync_bn``) for ``nn.SyncBatchNorm``, sharing their weights
+    and statistics; in one process the model is returned as it is. PyTorch's SyncBatchNorm
+    runs on accelerators only, so on CPU (gloo) the layers stay per-process BatchNorm,
+    with a warning."""
+    if not ctx.distributed:
+        return module
+    marked = [m for m in module.modules()
+              if isinstance(m, nn.modules.batchnorm._BatchNorm)
+              and not isinstance(m, nn.SyncBatchNorm) and (every_bn or isinstance(m, SyncBN))]
+    if not marked:
+        return module
+    if ctx.device.type == "cpu":
+        warnings.warn(f"SyncBN: PyTorch's SyncBatchNorm needs an accelerator; on CPU the "
+                      f"{len(marked)} SyncBN layers keep per-process batch statistics",
+                      stacklevel=2)
+        return module
+    ids = {id(m) for m in marked}
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if id(child) in ids:
+                setattr(parent, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return module
 
 
 def unwrap(model: nn.Module) -> nn.Module:

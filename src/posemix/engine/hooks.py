@@ -12,7 +12,8 @@ world size, device), ``runner.logger``, ``runner.info(text)`` and, while trainin
 distributed), ``module``, ``optimizer``, ``schedulers``, ``train`` (the training
 :class:`~posemix.data.loader.Loader`: ``dataset``, ``sampler``, ``loader``), ``policy``,
 ``epoch`` (completed), ``iteration``, ``metrics``), ``runner.settings`` (the frozen
-``train_cfg``) and ``runner.checkpoint(rng, full)`` (a checkpoint's payload).
+``train_cfg``), ``runner.validates_after(epoch)`` and ``runner.checkpoint(rng, full)`` (a
+checkpoint's payload).
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ class EpochBasedTrainLoop:
         """The ``after_train_epoch`` hooks, then validation when due."""
         runner = self.runner
         runner.call_hook("after_train_epoch")
-        if runner.validation is None or not runner.settings.val_due(state.epoch):
+        if not runner.validates_after(state.epoch):
             return
         val, evaluator = runner.validation
         runner.call_hook("before_val_epoch")

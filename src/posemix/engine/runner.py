@@ -94,6 +94,10 @@ class Runner:
         for hook in self.hooks:
             getattr(hook, point)(self, *args)
 
+    def validates_after(self, epoch: int) -> bool:
+        """Whether validation runs after 1-based training epoch ``epoch``."""
+        return self.validation is not None and self.settings.val_due(epoch)
+
     def checkpoint(self, rng: Mapping[str, Any] | None, full: bool = True) -> dict[str, Any]:
         """The payload of a checkpoint of the training state, as hooks leave it."""
         assert self.state is not None

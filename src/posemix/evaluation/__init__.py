@@ -1,7 +1,8 @@
 """Evaluation: COCO keypoint AP (faster-coco-eval does the OKS matching), OKS NMS, PCK, AUC,
 EPE."""
 
-from posemix.evaluation.coco_metric import CocoMetric, instance_scores, load_coco_gt
+from posemix.evaluation.coco_gt import load_coco_gt
+from posemix.evaluation.coco_metric import CocoMetric, instance_scores
 from posemix.evaluation.nms import oks_matrix, oks_nms, soft_oks_nms
 from posemix.evaluation.pck import AUC, EPE, PCKAccuracy, pck_per_keypoint
 

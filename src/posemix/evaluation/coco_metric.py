@@ -4,11 +4,8 @@ The OKS matching and AP/AR accumulation are done by faster-coco-eval (a maintain
 C++ COCOeval); this module prepares its inputs so that the numbers equal those of
 MMPose's CocoMetric on xtcocotools:
 
-* annotation files without ``area`` / ``iscrowd`` (AIC, CrowdPose) load; a missing area
-  (or any area when ``use_area=False``) becomes ``0.53 * w * h`` of the GT box, which is
-  what xtcocotools uses both for the OKS scale and for the medium/large split;
-* a GT is ignored when none of its keypoints is labelled (xtcocotools counts ``v > 0``;
-  faster-coco-eval reads ``num_keypoints``, so that field is recomputed);
+* the ground-truth file is read and checked by :func:`posemix.evaluation.coco_gt.load_coco_gt`
+  (missing ``area`` / ``iscrowd`` filled as xtcocotools does);
 * detections whose keypoint scores are all <= 0 are left out, as xtcocotools does.
 """
 
@@ -25,8 +22,9 @@ from typing import Any
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
 
-from posemix.errors import AnnotationError, ConfigError, PosemixError
+from posemix.errors import ConfigError, PosemixError
 from posemix.evaluation.base import BaseMetric, MetricMeta, check_shape, sample_array
+from posemix.evaluation.coco_gt import load_coco_gt
 from posemix.evaluation.nms import oks_nms, soft_oks_nms
 from posemix.registry import METRICS
 
@@ -40,66 +38,12 @@ STAT_NAMES = {
     "keypoints_crowd": ("AP", "AP .5", "AP .75", "AR", "AR .5", "AR .75",
                         "AP(E)", "AP(M)", "AP(H)"),
 }
-# xtcocotools' stand-in for a GT's area when the file has none (or use_area=False).
-AREA_FROM_BOX = 0.53
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(f"CocoMetric: {name}='{value}' is not one of {', '.join(allowed)}")
     return value
-
-
-def load_coco_gt(path: str | os.PathLike, use_area: bool) -> tuple[COCO, int]:
-    """Load a COCO-format keypoint annotation file for evaluation.
-
-    Returns the faster-coco-eval COCO object and the number of keypoints per annotation.
-    Fills ``iscrowd`` (0), ``area`` (``0.53 * w * h`` when missing or not ``use_area``)
-    and ``num_keypoints`` (labelled count), as explained in the module docstring.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(path, "annotation file does not exist")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AnnotationError(path, f"cannot be read as JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise AnnotationError(path, "is not a COCO json object")
-    for field in ("annotations", "images", "categories"):
-        if not isinstance(data.get(field), list):
-            raise AnnotationError(path, f"has no '{field}' list", field=field)
-
-    sizes = set()
-    for index, ann in enumerate(data["annotations"]):
-        record = ann.get("id", f"#{index}") if isinstance(ann, dict) else f"#{index}"
-        if not isinstance(ann, dict):
-            raise AnnotationError(path, "annotation is not an object", record=record)
-        for field in ("id", "image_id", "category_id", "keypoints", "bbox"):
-            if field not in ann:
-                raise AnnotationError(path, "missing", record=record, field=field)
-        try:
-            kpts = np.asarray(ann["keypoints"], dtype=np.float64)
-            box = np.asarray(ann["bbox"], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise AnnotationError(path, "keypoints and bbox must be numbers",
-                                  record=record) from None
-        if kpts.ndim != 1 or kpts.size % 3:
-            raise AnnotationError(path, "must be a flat list of x, y, v triples",
-                                  record=record, field="keypoints")
-        if box.shape != (4,):
-            raise AnnotationError(path, "must be [x, y, w, h]", record=record, field="bbox")
-        sizes.add(kpts.size // 3)
-        ann.setdefault("iscrowd", 0)
-        if not use_area or "area" not in ann:
-            ann["area"] = float(box[2] * box[3] * AREA_FROM_BOX)
-        ann["num_keypoints"] = int(np.count_nonzero(kpts[2::3] > 0))
-    if len(sizes) > 1:
-        raise AnnotationError(path, f"annotations have different keypoint counts {sorted(sizes)}",
-                              field="keypoints")
-    num_keypoints = sizes.pop() if sizes else 0
-    return COCO(data, print_function=logger.debug), num_keypoints
 
 
 def instance_scores(keypoint_scores: np.ndarray, bbox_scores: np.ndarray, mode: str,

@@ -1,5 +1,9 @@
-"""TopdownPoseEstimator: data preprocessor → backbone → heatmap head, with flip test,
-image-space conversion and ``output_keypoint_indices`` at predict time."""
+"""TopdownPoseEstimator: data preprocessor → backbone → head, with flip test, image-space
+conversion and ``output_keypoint_indices`` at predict time.
+
+Any head plugs in through one interface (HeatmapHead, RTMCCHead, MultiSourceHead; see
+heads/common.py); decoding runs in models/postprocess.py, which the ONNX backend shares.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from torch import nn
 from posemix.config.validation import reject_unknown_keys
 from posemix.errors import ConfigError, PosemixError
 from posemix.models.data_preprocessor import PoseDataPreprocessor
-from posemix.models.heads.common import predict_outputs
 from posemix.models.init_weights import (
     InitCfg,
     LoadReport,
@@ -21,12 +24,12 @@ from posemix.models.init_weights import (
     load_pretrained,
     split_init_cfg,
 )
+from posemix.models.postprocess import check_metas, predictions, to_image_space
 from posemix.registry import MODELS
 
 _TEST_CFG_KEYS = {"flip_test", "flip_mode", "shift_heatmap", "output_keypoint_indices",
                   "output_heatmaps", "output_head"}
 _TRAIN_CFG_KEYS = {"compute_acc"}
-_META_KEYS = ("input_size", "input_center", "input_scale")
 
 
 def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> dict[str, Any]:
@@ -35,20 +38,11 @@ def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> di
     return cfg
 
 
-def to_image_space(keypoints: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
-    """Input-crop keypoints (..., 2) → image space:
-    ``kp / input_size * input_scale + input_center - 0.5 * input_scale`` (float64 maths,
-    rotation ignored as there is none at test time)."""
-    size, center, scale = (np.asarray(meta[k], dtype=np.float64) for k in _META_KEYS)
-    out = keypoints.astype(np.float64) / size * scale + center - 0.5 * scale
-    return out.astype(keypoints.dtype)
-
-
 @MODELS.register()
 class TopdownPoseEstimator(nn.Module):
-    """A top-down heatmap pose model with MMPose's configuration vocabulary.
+    """A top-down pose model (heatmap or SimCC head) with MMPose's configuration vocabulary.
 
-    The number of heatmaps comes from the keypoint schema: ``metainfo`` (anything
+    The number of keypoints comes from the keypoint schema: ``metainfo`` (anything
     ``posemix.keypoints.load_schema`` accepts) or ``num_keypoints`` (what the engine passes
     from the training data) fills a head built with ``out_channels=None`` and is checked
     against an explicit ``out_channels``. The schema's flip partners drive the flip test;
@@ -140,7 +134,8 @@ class TopdownPoseEstimator(nn.Module):
     def forward(self, inputs: torch.Tensor, targets: Mapping[str, torch.Tensor] | None = None,
                 metas: Sequence[Mapping[str, Any]] | None = None, mode: str = "tensor") -> Any:
         """One entry point for DistributedDataParallel: ``mode='loss'`` → ``loss(inputs,
-        targets)``, ``'predict'`` → ``predict(inputs, metas)``, ``'tensor'`` → raw heatmaps."""
+        targets)``, ``'predict'`` → ``predict(inputs, metas)``, ``'tensor'`` → the head's
+        raw outputs."""
         if mode == "loss":
             if targets is None:
                 raise PosemixError("forward(mode='loss') needs targets")
@@ -176,32 +171,16 @@ class TopdownPoseEstimator(nn.Module):
         (plus ``heatmaps`` (K', h, w) with ``test_cfg.output_heatmaps``), after flip test and
         ``output_keypoint_indices``; each meta needs input_size, input_center, input_scale.
         Call ``eval()`` first, as for any model with batch norm."""
-        if len(metas) != inputs.shape[0]:
-            raise PosemixError(f"predict got {inputs.shape[0]} images but {len(metas)} metas")
-        for i, meta in enumerate(metas):
-            missing = [k for k in _META_KEYS if k not in meta]
-            if missing:
-                raise PosemixError(f"predict: meta of sample {i} lacks {', '.join(missing)}")
+        check_metas(metas, inputs.shape[0])
         x = self.data_preprocessor(inputs)
         feats = self.extract_feat(x)
-        cfg = self.test_cfg
-        flip_feats = self.extract_feat(x.flip(-1)) if cfg.get("flip_test", False) else None
+        flip_feats = (self.extract_feat(x.flip(-1)) if self.test_cfg.get("flip_test", False)
+                      else None)
         if hasattr(self.head, "predict_sources"):
             return self._predict_sources(feats, flip_feats, metas)
-        outputs = predict_outputs(self.head, feats, flip_feats,
-                                  self._flip_indices(metas) if flip_feats is not None else [],
-                                  cfg)
-        keypoints, scores = self.head.decode(outputs)
-        select = cfg.get("output_keypoint_indices")
-        select = slice(None) if select is None else [int(i) for i in select]
-        results = []
-        for i, meta in enumerate(metas):
-            result = {"keypoints": to_image_space(keypoints[i:i + 1], meta)[:, select],
-                      "keypoint_scores": scores[i:i + 1, select]}
-            if cfg.get("output_heatmaps", False):
-                result["heatmaps"] = outputs[i, select].float().cpu().numpy()
-            results.append(result)
-        return results
+        flipped = None if flip_feats is None else self.head(flip_feats)
+        return predictions(self.head(feats), flipped, type(self.head), self.head.decoder, metas,
+                           self.test_cfg, None if flipped is None else self._flip_indices(metas))
 
     def _predict_sources(self, feats: Sequence[torch.Tensor],
                          flip_feats: Sequence[torch.Tensor] | None,
@@ -218,3 +197,4 @@ class TopdownPoseEstimator(nn.Module):
             primary = heads[self.head.output_head]
             results.append({**primary, "heads": heads})
         return results
+

@@ -27,12 +27,8 @@ from posemix.transforms.flip import (
 )
 from posemix.transforms.formatting import PackPoseInputs, collate, image_to_tensor
 from posemix.transforms.half_body import RandomHalfBody
-from posemix.transforms.loading import (
-    LoadImage,
-    decode_image,
-    enable_crop_first,
-    jpeg_is_truncated,
-)
+from posemix.transforms.jpeg_header import jpeg_header, jpeg_is_truncated
+from posemix.transforms.loading import LoadImage, decode_image, enable_crop_first
 from posemix.transforms.photometric import PhotometricDistortion, YOLOXHSVRandomAug
 from posemix.transforms.target import GenerateTarget
 
@@ -42,6 +38,7 @@ __all__ = [
     "RandomBBoxTransform", "RandomFlip", "RandomHalfBody", "TopdownAffine",
     "YOLOXHSVRandomAug", "bbox_xyxy2cs", "collate", "decode_image", "enable_crop_first",
     "fix_aspect_ratio", "flip_bbox", "flip_image", "flip_keypoints", "flip_sample",
-    "get_udp_warp_matrix", "get_warp_matrix", "image_to_tensor", "jpeg_is_truncated",
+    "get_udp_warp_matrix", "get_warp_matrix", "image_to_tensor", "jpeg_header",
+    "jpeg_is_truncated",
     "transform_points", "truncnorm_ppf", "warp_affine",
 ]

@@ -22,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posemix.data.readers.image_size import jpeg_header
 from posemix.errors import ConfigError, ImageError
 from posemix.registry import TRANSFORMS
 from posemix.transforms.affine import TopdownAffine
@@ -32,6 +31,7 @@ from posemix.transforms.compose import BaseTransform, Compose, describe_sample
 from posemix.transforms.crop_first import DeferredImage
 from posemix.transforms.flip import RandomFlip
 from posemix.transforms.half_body import RandomHalfBody
+from posemix.transforms.jpeg_header import jpeg_header, jpeg_is_truncated
 
 IMREAD_FLAGS = {
     "color": cv2.IMREAD_COLOR,
@@ -40,36 +40,10 @@ IMREAD_FLAGS = {
     "grayscale_ignore_orientation": cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION,
     "unchanged": cv2.IMREAD_UNCHANGED,
 }
-# JPEG markers that stand alone (no length field): TEM, RST0-7, SOI, EOI.
-_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xDA)}
 # Flags a DeferredImage decodes (at full or reduced scale) exactly as eager decoding does.
 _DEFERRABLE_FLAGS = (cv2.IMREAD_COLOR, cv2.IMREAD_GRAYSCALE)
 # Steps that move only coordinates: crop-first decoding may pass them before the crop.
 GEOMETRY_ONLY_STEPS = (GetBBoxCenterScale, RandomFlip, RandomHalfBody, RandomBBoxTransform)
-
-
-def jpeg_is_truncated(data: bytes) -> bool:
-    """True if a JPEG stream ends before its End-Of-Image marker (FFD9).
-
-    OpenCV 4 decodes such files partly (grey bottom rows) with only a warning; OpenCV 5
-    returns None. Walking the header segments up to the main image's first scan skips
-    embedded EXIF thumbnails (with their own EOI); after that, entropy-coded data can hold
-    FFD9 only as the real EOI, so trailing bytes after the image stay allowed.
-    """
-    pos = 2  # after SOI
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return False  # not a well-formed header: leave the verdict to the decoder
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-        elif marker in _STANDALONE_MARKERS:
-            pos += 2
-        elif marker == 0xDA:  # start of scan: the compressed data follows
-            return data.rfind(b"\xff\xd9", pos) < 0  # from the end: EOI is usually last
-        else:
-            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
-    return True  # the header itself was cut off
 
 
 def decode_image(data: bytes, flag: int = cv2.IMREAD_COLOR) -> np.ndarray | None:

@@ -262,6 +262,14 @@ def finish_table(path: str, images: ImageColumns, raw: RawInstances, *,
         report[reason] = int(dropped.sum())
         keep &= ~bad
 
+    for bad, column, problem in (
+            (area < 0, "area", "is negative"),
+            (np.abs(area) > np.finfo(np.float32).max, "bbox",  # the column is float32
+             "gives an area beyond the float32 range")):
+        if (keep & bad).any():
+            row = int(np.argmax(keep & bad))
+            raise AnnotationError(path, f"{problem} ({area[row]:.3g})",
+                                  f"with id {inst['ann_id'][row]}", column)
     n = len(bbox)
     score = inst["bbox_score"] if inst["bbox_score"] is not None else np.ones(n, np.float32)
     return InstanceTable(

@@ -17,8 +17,15 @@ from posemix.errors import ConfigError
 from posemix.models.init_weights import InitCfg, apply_layer_inits, split_init_cfg
 from posemix.registry import MODELS
 
+
+class SyncBN(nn.BatchNorm2d):
+    """``norm_cfg=dict(type='SyncBN')``: a plain BatchNorm2d in one process, as mmengine
+    reverts SyncBN there; ``posemix.engine.dist.convert_sync_batchnorm`` turns it into
+    ``nn.SyncBatchNorm`` when the model is wrapped for DDP. State-dict keys are the same."""
+
+
 _NORM_TYPES: dict[str, Callable[..., nn.Module]] = {
-    "BN": nn.BatchNorm2d, "BN2d": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNorm,
+    "BN": nn.BatchNorm2d, "BN2d": nn.BatchNorm2d, "SyncBN": SyncBN,
 }
 _NORM_OPTIONS = {"eps", "momentum", "affine", "track_running_stats"}
 

@@ -1,4 +1,5 @@
-"""Pose heads (their common interface: heads/common.py)."""
+"""Pose heads: heatmaps (HeatmapHead), SimCC (RTMCCHead) and one head per source
+(MultiSourceHead); their common interface is in heads/common.py."""
 
 from posemix.models.heads.heatmap_head import HeatmapHead, flip_heatmaps, heatmap_pck_accuracy
 from posemix.models.heads.multi_source import (
@@ -6,6 +7,9 @@ from posemix.models.heads.multi_source import (
     layouts_from_state_dict,
     per_source_head_cfg,
 )
+from posemix.models.heads.rtmcc_block import RTMCCBlock, Scale, ScaleNorm
+from posemix.models.heads.rtmcc_head import RTMCCHead, flip_simcc, simcc_pck_accuracy
 
-__all__ = ["HeatmapHead", "MultiSourceHead", "flip_heatmaps", "heatmap_pck_accuracy",
-           "layouts_from_state_dict", "per_source_head_cfg"]
+__all__ = ["HeatmapHead", "MultiSourceHead", "RTMCCBlock", "RTMCCHead", "Scale", "ScaleNorm",
+           "flip_heatmaps", "flip_simcc", "heatmap_pck_accuracy", "layouts_from_state_dict",
+           "per_source_head_cfg", "simcc_pck_accuracy"]

@@ -7,8 +7,12 @@ A head (HeatmapHead, RTMCCHead, each sub-head of a MultiSourceHead) has:
 - ``loss(feats, targets, train_cfg=None, metas=None) -> dict``: ``targets`` is the packed
   batch's target dict, every entry (B, K, ...) or (B, ...); keys starting with 'loss' are
   summed by the engine;
-- ``flip(outputs, flip_indices, test_cfg) -> outputs``: outputs of a horizontally flipped
-  image brought back to the original frame (mirror and swap left/right channels);
+- ``flip(outputs, flip_indices, test_cfg) -> outputs`` (static, so a backend without the
+  module, ONNX, flips the same way): outputs of a horizontally flipped image brought back to
+  the original frame (mirror and swap left/right channels);
+- ``output_heatmaps(outputs)`` (static): maps to show for ``test_cfg.output_heatmaps``;
+- ``output_names``: forward's outputs by name (an exported graph's outputs);
+- ``TARGET_KEYS`` / ``TARGET_CODEC``: the targets ``loss`` reads, and the codec making them;
 - ``decode(outputs) -> (keypoints (B, K, 2) in input-crop pixels, scores (B, K))``;
 - ``set_out_channels(num_keypoints, source)`` and ``out_channels``.
 """
@@ -22,14 +26,20 @@ import numpy as np
 import torch
 from torch import nn
 
-Outputs = torch.Tensor | tuple[torch.Tensor, ...]
+from posemix.errors import PosemixError
+from posemix.models.postprocess import Outputs, average
 
 
-def average(a: Outputs, b: Outputs) -> Outputs:
-    """The flip-test fusion: the mean of two head outputs, tuple entries one by one."""
-    if isinstance(a, torch.Tensor):
-        return (a + b) * 0.5
-    return tuple((x + y) * 0.5 for x, y in zip(a, b, strict=True))
+def head_targets(head: nn.Module, targets: Mapping[str, torch.Tensor],
+                 device: torch.device) -> list[torch.Tensor]:
+    """The head's ``TARGET_KEYS`` entries of the batch's targets, on ``device``; a clear error
+    naming the codec the head needs when the pipeline made other targets."""
+    missing = [k for k in head.TARGET_KEYS if k not in targets]
+    if missing:
+        raise PosemixError(f"training targets lack {', '.join(missing)}; a "
+                           f"{type(head).__name__} needs GenerateTarget with "
+                           f"{head.TARGET_CODEC} in the pipeline")
+    return [targets[k].to(device, non_blocking=True) for k in head.TARGET_KEYS]
 
 
 def take_rows(outputs: Outputs, rows: torch.Tensor | np.ndarray | slice) -> Outputs:

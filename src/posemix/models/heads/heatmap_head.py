@@ -12,7 +12,10 @@ import torch
 from torch import nn
 
 from posemix.errors import ConfigError, PosemixError
+from posemix.models.heads.accuracy import pck_from_locations
+from posemix.models.heads.common import head_targets
 from posemix.models.init_weights import InitCfg, apply_layer_inits, split_init_cfg
+from posemix.models.postprocess import decode_outputs
 from posemix.registry import CODECS, MODELS
 
 # kernel size → (padding, output_padding) of a stride-2 transposed conv that doubles the size
@@ -53,19 +56,11 @@ def _argmax_xy(heatmaps: torch.Tensor) -> torch.Tensor:
 
 def heatmap_pck_accuracy(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                          thr: float = 0.05) -> torch.Tensor:
-    """MMPose's ``pose_pck_accuracy`` as logged in training: argmax locations of prediction
-    and target, distance normalised by (H, W) (MMPose divides x by H and y by W), the fraction
-    under ``thr`` per keypoint over samples with ``mask`` (B, K), averaged over keypoints that
-    have any; 0 if none has."""
+    """MMPose's ``pose_pck_accuracy`` as logged in training: PCK of the argmax locations of
+    prediction and target, normalised by the heatmap's (H, W)."""
     height, width = pred.shape[-2:]
     norm = torch.tensor([height, width], dtype=pred.dtype, device=pred.device)
-    dist = ((_argmax_xy(pred) - _argmax_xy(target)) / norm).norm(dim=-1)
-    counted = mask.sum(dim=0)
-    hits = ((dist < thr) & mask).sum(dim=0)
-    has = counted > 0
-    if not bool(has.any()):
-        return torch.zeros((), device=pred.device)
-    return (hits[has].float() / counted[has].float()).mean()
+    return pck_from_locations(_argmax_xy(pred), _argmax_xy(target), norm, mask, thr)
 
 
 @MODELS.register()
@@ -76,6 +71,10 @@ class HeatmapHead(nn.Module):
 
     DEFAULT_INIT = [dict(type="Normal", layer=["Conv2d", "ConvTranspose2d"], std=0.001),
                     dict(type="Constant", layer="BatchNorm2d", val=1)]
+    # names of forward's outputs, in order (an exported graph's output names)
+    output_names = ("heatmaps",)
+    TARGET_KEYS = ("heatmaps", "keypoint_weights")
+    TARGET_CODEC = "a heatmap codec"
 
     def __init__(self, in_channels: int, out_channels: int | None = None,
                  deconv_out_channels: Sequence[int] | None = (256, 256, 256),
@@ -158,16 +157,12 @@ class HeatmapHead(nn.Module):
     def loss(self, feats: Sequence[torch.Tensor], targets: Mapping[str, torch.Tensor],
              train_cfg: Mapping[str, Any] | None = None,
              metas: Sequence[Mapping[str, Any]] | None = None) -> dict[str, torch.Tensor]:
-        """``loss_kpt`` and, unless ``train_cfg['compute_acc']`` is False, ``acc_pose``, from
-        ``targets['heatmaps']`` (B, K, h, w) and ``targets['keypoint_weights']`` (B, K);
-        ``metas`` is part of the common head signature (heads/common.py) and unused here."""
-        missing = [k for k in ("heatmaps", "keypoint_weights") if k not in targets]
-        if missing:
-            raise PosemixError(f"training targets lack {', '.join(missing)}; a heatmap head "
-                               f"needs GenerateTarget with a heatmap codec in the pipeline")
+        """``loss_kpt`` against ``targets['heatmaps']`` (B, K, h, w) weighted by
+        ``targets['keypoint_weights']`` (B, K) and, unless ``train_cfg['compute_acc']`` is
+        False, ``acc_pose``; ``metas`` is part of the common head signature (heads/common.py)
+        and unused here."""
         pred = self.forward(feats)
-        heatmaps = targets["heatmaps"].to(pred.device, non_blocking=True)
-        keypoint_weights = targets["keypoint_weights"].to(pred.device, non_blocking=True)
+        heatmaps, keypoint_weights = head_targets(self, targets, pred.device)
         if heatmaps.shape != pred.shape:
             raise PosemixError(
                 f"target heatmaps have shape {tuple(heatmaps.shape)} but the model predicts "
@@ -180,19 +175,20 @@ class HeatmapHead(nn.Module):
                                                           keypoint_weights > 0)
         return losses
 
-    def flip(self, heatmaps: torch.Tensor, flip_indices: Sequence[int],
+    @staticmethod
+    def flip(heatmaps: torch.Tensor, flip_indices: Sequence[int],
              test_cfg: Mapping[str, Any]) -> torch.Tensor:
         """Heatmaps of the flipped image back in the original frame (``flip_heatmaps`` with
-        ``test_cfg``'s flip_mode and shift_heatmap)."""
+        ``test_cfg``'s flip_mode and shift_heatmap). Static, so that a backend without the
+        module (ONNX) flips the same way."""
         return flip_heatmaps(heatmaps, flip_indices, test_cfg.get("flip_mode", "heatmap"),
                              test_cfg.get("shift_heatmap", False))
 
+    @staticmethod
+    def output_heatmaps(outputs: torch.Tensor) -> torch.Tensor:
+        """The heatmaps themselves (B, K, h, w), for ``test_cfg.output_heatmaps``."""
+        return outputs.detach().float()
+
     def decode(self, heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints (B, K, 2) in input-crop space and scores (B, K), by the head's codec."""
-        if self.decoder is None:
-            raise ConfigError("HeatmapHead has no decoder: set head.decoder to the codec "
-                              "(e.g. dict(type='MSRAHeatmap', ...)) to predict keypoints")
-        decoded = [self.decoder.decode(hm) for hm in heatmaps.detach().float().cpu().numpy()]
-        keypoints = np.concatenate([k for k, _ in decoded], axis=0)
-        scores = np.concatenate([s for _, s in decoded], axis=0)
-        return keypoints, scores
+        return decode_outputs(self.decoder, (heatmaps,))
