@@ -3,8 +3,8 @@ test as configured, decoding, image space), for RTMPose-t, HRNet-W32 and the dem
 
 CPU (always): ``--threads`` (2) threads for both backends, at batch 1 and batch 8.
 GPU (``--device cuda``): the same on the GPU (onnxruntime's CUDA provider; needs
-onnxruntime-gpu). Random weights: the time does not depend on them. A model whose types
-this posemix lacks (RTMPose-t needs CSPNeXt and RTMCCHead) is reported as skipped.
+onnxruntime-gpu). Random weights: the time does not depend on them. RTMPose-t is the
+shipped body8 config (BN for SyncBN), HRNet-W32 the seed's combine config.
 
 Usage: ``.venv/bin/python benchmarks/bench_infer.py [--repeat N] [--device cuda]``
 """
@@ -22,28 +22,23 @@ from common import combine_config, figure, timed
 
 from posemix.config import Config, packaged_configs_dir
 from posemix.engine.checkpoint import save_checkpoint
-from posemix.errors import PosemixError
 from posemix.registry import MODELS
 
-PREPROCESSOR = dict(type="PoseDataPreprocessor", mean=[123.675, 116.28, 103.53],
-                    std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
-SIMCC = dict(type="SimCCLabel", input_size=(192, 256), sigma=(4.9, 5.66), simcc_split_ratio=2.0,
-             normalize=False, use_dark=False)
-# MMPose's rtmpose-t_8xb256-420e_body8-256x192 model (BN for SyncBN), 17 COCO keypoints
-RTMPOSE_T = dict(
-    type="TopdownPoseEstimator", data_preprocessor=PREPROCESSOR,
-    metainfo=dict(from_file="configs/_base_/datasets/coco.py"),
-    backbone=dict(type="CSPNeXt", arch="P5", expand_ratio=0.5, deepen_factor=0.167,
-                  widen_factor=0.375, out_indices=(4,), channel_attention=True,
-                  norm_cfg=dict(type="BN"), act_cfg=dict(type="SiLU")),
-    head=dict(type="RTMCCHead", in_channels=384, out_channels=17, input_size=(192, 256),
-              in_featuremap_size=(6, 8), simcc_split_ratio=2.0, final_layer_kernel_size=7,
-              gau_cfg=dict(hidden_dims=256, s=128, expansion_factor=2, dropout_rate=0.0,
-                           drop_path=0.0, act_fn="SiLU", use_rel_bias=False, pos_enc=False),
-              loss=dict(type="KLDiscretLoss", use_target_weight=True, beta=10.0,
-                        label_softmax=True),
-              decoder=SIMCC),
-    test_cfg=dict(flip_test=True))
+RTMPOSE_T = ("body_2d_keypoint/rtmpose/body8/"
+             "rtmpose-t_8xb256-420e_body8-256x192.py")
+
+
+def rtmpose_t_config() -> Config:
+    """The shipped RTMPose-t config with BN for SyncBN (one process), no pretrained
+    download, and the model given the training set's schema (COCO-17), as a trained
+    checkpoint of it would carry."""
+    from posemix.api import load_config
+
+    cfg = load_config(str(packaged_configs_dir() / RTMPOSE_T))
+    cfg.model.backbone.norm_cfg = dict(type="BN")
+    cfg.model.backbone.init_cfg = None
+    cfg.model.metainfo = cfg.train_dataloader.dataset.metainfo
+    return cfg
 
 
 def model_configs() -> dict[str, dict]:
@@ -51,17 +46,10 @@ def model_configs() -> dict[str, dict]:
     hrnet = combine_config(fixture_sources=False)
     hrnet.model.backbone.init_cfg = None  # random weights: no download
     demo = Config.fromfile(packaged_configs_dir() / "demo" / "combine.py")
-    rtm_pipeline = [dict(type="LoadImage"), dict(type="GetBBoxCenterScale"),
-                    dict(type="TopdownAffine", input_size=(192, 256)),
-                    dict(type="PackPoseInputs")]
-    return {"RTMPose-t": dict(model=RTMPOSE_T, val_pipeline=rtm_pipeline),
+    rtmpose = rtmpose_t_config()
+    return {"RTMPose-t": dict(model=rtmpose.model, val_pipeline=rtmpose.val_pipeline),
             "HRNet-W32": dict(model=hrnet.model, val_pipeline=hrnet.val_pipeline),
             "demo": dict(model=demo.model, val_pipeline=demo.val_pipeline)}
-
-
-def missing_types(cfg: dict) -> list[str]:
-    wanted = [cfg["model"]["backbone"]["type"], cfg["model"]["head"]["type"]]
-    return [t for t in wanted if t not in MODELS]
 
 
 def prepare(name: str, cfg: dict, folder: Path) -> tuple[torch.nn.Module, Path]:
@@ -119,15 +107,7 @@ def main() -> None:
             for name, cfg in configs.items():
                 if args.models and name not in args.models:
                     continue
-                missing = missing_types(cfg)
-                if missing:
-                    print(f"{name}: skipped: this posemix has no {', '.join(missing)}")
-                    continue
-                try:
-                    model, onnx_path = prepare(name, cfg, Path(tmp))
-                except PosemixError as exc:
-                    print(f"{name}: skipped: {exc}")
-                    continue
+                model, onnx_path = prepare(name, cfg, Path(tmp))
                 bench_model(name, model, onnx_path, args.device, args.threads, args.repeat,
                             args.batch)
 

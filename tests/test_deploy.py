@@ -13,6 +13,7 @@ import pytest
 import torch
 from test_cli_tools import demo_checkpoint  # noqa: F401 - the demo model's checkpoint fixture
 from test_models import TEST_CFG, TINY_EXTRA
+from test_rtmpose import rtmpose_cfg as tiny_rtmpose_cfg
 from torch import nn
 
 from posemix.api import load_model
@@ -23,8 +24,9 @@ from posemix.deploy.onnx_runtime import OnnxPoseModel
 from posemix.engine.checkpoint import save_checkpoint
 from posemix.errors import PosemixError
 from posemix.inference import infer
+from posemix.models.heads import per_source_head_cfg
 from posemix.models.postprocess import predictions
-from posemix.registry import CODECS, MODELS
+from posemix.registry import MODELS
 
 PREPROCESSOR = dict(type="PoseDataPreprocessor", mean=[123.675, 116.28, 103.53],
                     std=[58.395, 57.12, 57.375], bgr_to_rgb=True)
@@ -51,43 +53,20 @@ def resnet_cfg(codec):
                 test_cfg=dict(flip_test=True, shift_heatmap=False))
 
 
-@MODELS.register()
-class ToySimCCHead(nn.Module):
-    """Two SimCC outputs (simcc_x, simcc_y) from a 1x1 conv and two linear layers: the
-    export and runtime contract a SimCC head meets (RTMCCHead is written elsewhere)."""
-
-    output_names = ("simcc_x", "simcc_y")
-
-    def __init__(self, in_channels: int, out_channels: int, in_pixels: int, decoder: dict):
-        super().__init__()
-        self.out_channels = out_channels
-        self.decoder = CODECS.build(decoder)
-        self.final_layer = nn.Conv2d(in_channels, out_channels, 1)
-        self.cls_x, self.cls_y = (nn.Linear(in_pixels, n) for n in self.decoder.label_size)
-
-    def set_out_channels(self, num_keypoints: int, source: str) -> None:
-        assert num_keypoints == self.out_channels, source
-
-    def forward(self, feats):
-        x = self.final_layer(feats[-1]).flatten(2)
-        return self.cls_x(x), self.cls_y(x)
-
-    @staticmethod
-    def flip(outputs, flip_indices, test_cfg):
-        """MMPose's SimCC flip: x bins reversed, both swapped left/right."""
-        x, y = outputs
-        return x[:, list(flip_indices)].flip(-1), y[:, list(flip_indices)]
+def rtmpose_cfg():
+    """The tiny golden RTMPose (tests/test_rtmpose.py) with the COCO schema it predicts."""
+    return dict(tiny_rtmpose_cfg(0.167, 0.125, 128, norm="BN"),
+                metainfo=dict(from_file="configs/_base_/datasets/coco.py"))
 
 
-def simcc_cfg():
-    return dict(type="TopdownPoseEstimator", data_preprocessor=PREPROCESSOR,
-                metainfo=dict(from_file="configs/_base_/datasets/coco.py"),
-                backbone=dict(type="ResNet", depth=18, stem_channels=16, base_channels=16,
-                              zero_init_residual=False),
-                head=dict(type="ToySimCCHead", in_channels=128, out_channels=17, in_pixels=48,
-                          decoder=dict(type="SimCCLabel", input_size=(192, 256),
-                                       sigma=(4.9, 5.66), simcc_split_ratio=2.0)),
-                test_cfg=dict(flip_test=True))
+def per_source_cfg(output_head=None):
+    """A union head and one HeatmapHead per source (coco, aic) on the tiny ResNet, as
+    tests/test_multi_source_head.py builds it, but from a config a checkpoint can store."""
+    cfg = resnet_cfg(dict(type="MSRAHeatmap", sigma=2, **SIZES))
+    cfg["head"] = per_source_head_cfg(cfg["head"], ["coco", "aic"])
+    if output_head is not None:
+        cfg["test_cfg"] = dict(cfg["test_cfg"], output_head=output_head)
+    return cfg
 
 
 def randomise(model: nn.Module, seed: int) -> None:
@@ -105,11 +84,9 @@ def randomise(model: nn.Module, seed: int) -> None:
                 m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-        final = model.head.final_layer
-        if isinstance(model.head, ToySimCCHead):  # logits ~1, as a trained RTMPose gives
-            final.weight.mul_(0.03)
-            return
-        final.weight.copy_(torch.randn(final.weight.shape, generator=g) * 0.01)
+        for name, final in model.named_modules():
+            if name.endswith("final_layer"):
+                final.weight.copy_(torch.randn(final.weight.shape, generator=g) * 0.01)
 
 
 def write_checkpoint(path, model_cfg, state_dict):
@@ -120,11 +97,20 @@ def write_checkpoint(path, model_cfg, state_dict):
 
 @pytest.fixture(scope="module")
 def golden(golden_dir):
-    state = np.load(golden_dir / "tiny_hrnet_combine_state_dict.npz")
-    io = np.load(golden_dir / "tiny_hrnet_combine_io.npz")
+    """Golden weights (HRNet, RTMPose) and fixture crops (the HRNet's, the RTMPose's, the
+    UDP pipeline's)."""
+    def weights(name):
+        state = np.load(golden_dir / f"{name}_state_dict.npz")
+        return {k: torch.from_numpy(state[k]) for k in state.files}
+
+    def crops(name):
+        io = np.load(golden_dir / f"{name}_io.npz")
+        return dict(inputs=io["inputs_uint8"], center=io["input_center"],
+                    scale=io["input_scale"])
+
     pipe = np.load(golden_dir / "combine_val_pipeline.npz")
-    return ({k: torch.from_numpy(state[k]) for k in state.files},
-            dict(inputs=io["inputs_uint8"], center=io["input_center"], scale=io["input_scale"]),
+    return (weights("tiny_hrnet_combine"), crops("tiny_hrnet_combine"),
+            weights("tiny_rtmpose_body8"), crops("tiny_rtmpose_body8"),
             dict(inputs=np.ascontiguousarray(pipe["udp_img"].transpose(0, 3, 1, 2)),
                  center=pipe["udp_input_center"], scale=pipe["udp_input_scale"]))
 
@@ -141,34 +127,50 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def exported(golden, tmp_path_factory, one_thread):
-    """(PyTorch model, ONNX model, fixture crops) per family, exported once."""
-    state, hrnet_crops, udp_crops = golden
+    """Per family (PyTorch model predicting with the exported head, ONNX model, fixture
+    crops, the exported head's name or None), exported once."""
+    hrnet, hrnet_crops, rtmpose, rtmpose_crops, udp_crops = golden
     folder = tmp_path_factory.mktemp("deploy")
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coco_aic.py's 18 joint weights
         resnet = MODELS.build(resnet_cfg(dict(type="UDPHeatmap", **SIZES)))
-        simcc = MODELS.build(simcc_cfg())
+        per_source = MODELS.build(per_source_cfg())
     randomise(resnet, seed=0)
-    randomise(simcc, seed=0)
-    families = {
-        "hrnet-msra": (hrnet_cfg(dict(type="MSRAHeatmap", sigma=2, **SIZES)), state,
-                       hrnet_crops),
+    randomise(per_source, seed=0)
+    families = {  # checkpoint's model config, weights, crops, --head
+        "hrnet-msra": (hrnet_cfg(dict(type="MSRAHeatmap", sigma=2, **SIZES)), hrnet,
+                       hrnet_crops, None),
         "hrnet-dark": (hrnet_cfg(dict(type="MSRAHeatmap", sigma=2, unbiased=True, **SIZES)),
-                       state, hrnet_crops),
+                       hrnet, hrnet_crops, None),
         "resnet-udp": (resnet_cfg(dict(type="UDPHeatmap", **SIZES)), resnet.state_dict(),
-                       udp_crops),
-        "toy-simcc": (simcc_cfg(), simcc.state_dict(), hrnet_crops),
+                       udp_crops, None),
+        "rtmpose": (rtmpose_cfg(), rtmpose, rtmpose_crops, None),
+        # --head names a source's head of a model whose output head is the union
+        "per-source-aic": (per_source_cfg(), per_source.state_dict(), hrnet_crops, "aic"),
+        # no --head: test_cfg.output_head's
+        "per-source-output-head": (per_source_cfg("coco"), per_source.state_dict(),
+                                   hrnet_crops, None),
     }
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, (cfg, weights, crops) in families.items():
+        for name, (cfg, weights, crops, head) in families.items():
             ckpt = write_checkpoint(folder / f"{name}.pth", cfg, weights)
-            onnx_path = export_onnx(ckpt, folder / f"{name}.onnx")
+            onnx_path = export_onnx(ckpt, folder / f"{name}.onnx", head=head)
             model = load_model(ckpt)[0]
-            out[name] = model, OnnxPoseModel(onnx_path, device="cpu"), crops
+            if head is not None:  # PyTorch predicts with the exported head too
+                model.head.check_output_head(head)
+            out[name] = model, OnnxPoseModel(onnx_path, device="cpu"), crops, head
     return out
+
+
+def torch_head(model, head):
+    """The PyTorch module and flip partners of what was exported."""
+    if not hasattr(model.head, "sub_head"):
+        return model.head, model.schema.flip_indices
+    name = model.head.output_head if head is None else head
+    return model.head.sub_head(name), model.head.output_schemas()[name].flip_indices
 
 
 def metas(crops, index):
@@ -176,14 +178,15 @@ def metas(crops, index):
                  input_scale=crops["scale"][i]) for i in index]
 
 
-def ill_conditioned(model, inputs, metas_, flip, amplitude):
+def ill_conditioned(model, head, inputs, metas_, flip, amplitude):
     """Keypoints whose PyTorch decoding itself moves more than 0.001 px when the raw outputs
     change by ``amplitude`` (the round-off measured between the backends, ~3e-7 to 1e-6
     with the thread count), or when PyTorch runs the plain and flipped images in one batch
     (as ONNX does) instead of two: DARK's and DARK-UDP's Newton step on the log of a flat or
     near-zero map of a random model amplifies round-off that is correlated across the map
     far more than random noise."""
-    graph = ExportGraph(model, model.head).eval()
+    module, flip_indices = torch_head(model, head)
+    graph = ExportGraph(model, module).eval()
     with torch.no_grad():
         outputs = graph(inputs)
         flipped = graph(inputs.flip(-1)) if flip else None
@@ -194,8 +197,7 @@ def ill_conditioned(model, inputs, metas_, flip, amplitude):
         return None if raw is None else tuple(
             r + (torch.rand(r.shape, generator=gen) - 0.5) * 2 * amplitude for r in raw)
 
-    args = (type(model.head), model.head.decoder, metas_, model.test_cfg,
-            model.schema.flip_indices)
+    args = (type(module), module.decoder, metas_, model.test_cfg, flip_indices)
     base = predictions(outputs, flipped, *args)
     moved = predictions(nudge(outputs), nudge(flipped), *args)
     batched = predictions(tuple(b[:len(inputs)] for b in both),
@@ -205,14 +207,19 @@ def ill_conditioned(model, inputs, metas_, flip, amplitude):
             for a, b, c in zip(base, moved, batched, strict=True)]
 
 
-@pytest.mark.parametrize("family", ["hrnet-msra", "hrnet-dark", "resnet-udp", "toy-simcc"])
+FAMILIES = ["hrnet-msra", "hrnet-dark", "resnet-udp", "rtmpose", "per-source-aic",
+            "per-source-output-head"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("batch", [1, 8])
 def test_onnx_matches_pytorch(exported, family, batch):
-    model, onnx_model, crops = exported[family]
+    model, onnx_model, crops, head = exported[family]
+    graph = ExportGraph(model, torch_head(model, head)[0]).eval()
     index = range(batch)
     inputs = torch.from_numpy(crops["inputs"][:batch])
     with torch.no_grad():
-        raw = ExportGraph(model, model.head).eval()(inputs)
+        raw = graph(inputs)
     raw_onnx = onnx_model.run(inputs.numpy())
     assert len(raw) == len(raw_onnx) == len(onnx_model.info.output_names)
     for r, o in zip(raw, raw_onnx, strict=True):
@@ -222,7 +229,7 @@ def test_onnx_matches_pytorch(exported, family, batch):
     # the round-off between the backends on the batch the flip test runs (plain + flipped)
     both = torch.cat([inputs, inputs.flip(-1)])
     with torch.no_grad():
-        raw_both = ExportGraph(model, model.head).eval()(both)
+        raw_both = graph(both)
     round_off = max(1e-6, *(float((o - r).abs().max()) for r, o in
                             zip(raw_both, onnx_model.run(both.numpy()), strict=True)))
     for flip in (True, False):
@@ -230,21 +237,27 @@ def test_onnx_matches_pytorch(exported, family, batch):
         onnx_model.test_cfg = dict(onnx_model.test_cfg, flip_test=flip)
         expected = model.predict(inputs, metas(crops, index))
         got = onnx_model.predict(inputs, metas(crops, index))
-        unstable = ill_conditioned(model, inputs, metas(crops, index), flip, round_off)
+        unstable = ill_conditioned(model, head, inputs, metas(crops, index), flip, round_off)
         assert np.mean(np.concatenate(unstable)) <= 0.5  # most keypoints held to 0.01 px
         for e, g, bad in zip(expected, got, unstable, strict=True):
             assert g["keypoints"].shape == e["keypoints"].shape
             gap = np.abs(g["keypoints"] - e["keypoints"]).max(-1)
             assert gap[~bad].max(initial=0) <= 0.01 and gap[bad].max(initial=0) <= 0.5
-            np.testing.assert_allclose(g["keypoint_scores"], e["keypoint_scores"], atol=1e-5)
+            # 1e-5 plus 1e-6 relative: a SimCC score is the maximum logit (~9 here, where
+            # float32 steps by 1e-6), a heatmap score the map's maximum (<= ~1)
+            np.testing.assert_allclose(g["keypoint_scores"], e["keypoint_scores"], atol=1e-5,
+                                       rtol=1e-6)
     model.test_cfg["flip_test"] = True
 
 
-def test_onnx_reproduces_the_golden_mmpose_predictions(exported, golden_dir):
-    """The exported tiny HRNet, decoded outside the graph, gives MMPose's own predictions
-    (flip test, MSRA decoding, image space, 17-keypoint subset)."""
-    _, onnx_model, crops = exported["hrnet-msra"]
-    io = np.load(golden_dir / "tiny_hrnet_combine_io.npz")
+@pytest.mark.parametrize("family, golden_io", [("hrnet-msra", "tiny_hrnet_combine_io"),
+                                               ("rtmpose", "tiny_rtmpose_body8_io")])
+def test_onnx_reproduces_the_golden_mmpose_predictions(exported, golden_dir, family, golden_io):
+    """The exported tiny HRNet and RTMPose, decoded outside the graph, give MMPose's own
+    predictions (flip test; MSRA decoding and the 17-keypoint subset, or SimCC decoding;
+    image space)."""
+    _, onnx_model, crops, _ = exported[family]
+    io = np.load(golden_dir / f"{golden_io}.npz")
     onnx_model.test_cfg = dict(onnx_model.test_cfg, flip_test=True)
     got = onnx_model.predict(crops["inputs"], metas(crops, range(12)))
     np.testing.assert_allclose(np.concatenate([g["keypoints"] for g in got]),
@@ -279,6 +292,11 @@ def test_demo_export_gives_the_same_results_json(demo_checkpoint, fixtures_dir, 
     assert json.loads(props["posemix.output_names"]) == ["heatmaps"]
     assert json.loads(props["posemix.test_cfg"])["flip_test"] is True
 
+    assert_same_results(path, onnx_path, fixtures_dir, tmp_path)
+
+
+def assert_same_results(checkpoint, onnx_path, fixtures_dir, tmp_path):
+    """``posemix infer`` gives the same results.json (and overlays) through both backends."""
     images = [str(fixtures_dir / "coco" / "000000000785.jpg"),
               str(fixtures_dir / "aic" / "054d9ce9201beffc76e5ff2169d2af2f027002ca.jpg")]
     boxes = tmp_path / "boxes.json"
@@ -286,7 +304,7 @@ def test_demo_export_gives_the_same_results_json(demo_checkpoint, fixtures_dir, 
         {"image": "000000000785.jpg", "bbox": [280, 44, 218, 346], "score": 0.9},
         {"image": "000000000785.jpg", "bbox": [10, 10, 100, 200], "score": 0.5}]))
     docs = []
-    for model, out in ((path, tmp_path / "torch"), (onnx_path, tmp_path / "onnx")):
+    for model, out in ((checkpoint, tmp_path / "torch"), (onnx_path, tmp_path / "onnx")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             docs.append(json.loads(infer(str(model), images, str(out), bboxes=str(boxes),
@@ -298,9 +316,64 @@ def test_demo_export_gives_the_same_results_json(demo_checkpoint, fixtures_dir, 
     for t, o in zip(torch_doc["results"], onnx_doc["results"], strict=True):
         assert (o["image"], o["bbox"]) == (t["image"], t["bbox"])
         kt, ko = np.reshape(t["keypoints"], (-1, 3)), np.reshape(o["keypoints"], (-1, 3))
+        assert len(kt) == len(torch_doc["keypoint_names"])
         np.testing.assert_allclose(ko[:, :2], kt[:, :2], atol=0.01)
         np.testing.assert_allclose(ko[:, 2], kt[:, 2], atol=1e-5)
         assert o["score"] == pytest.approx(t["score"], abs=1e-5)
+    return torch_doc
+
+
+# ---------------------------------------------------------------- per-source heads
+
+
+def test_per_source_export_holds_that_head_and_its_schema(exported):
+    model, onnx_model, _, _ = exported["per-source-aic"]
+    aic = model.head.output_schemas()["aic"]
+    props = onnx_model.session.get_modelmeta().custom_metadata_map
+    assert json.loads(props["posemix.keypoint_names"]) == list(aic.keypoints)
+    assert len(aic.keypoints) == 14 and aic.keypoints[:2] == ("right_shoulder", "right_elbow")
+    assert json.loads(props["posemix.flip_indices"]) == list(aic.flip_indices)
+    assert list(aic.flip_indices[:6]) == [3, 4, 5, 0, 1, 2]  # AIC: right arm <-> left arm
+    assert json.loads(props["posemix.head"]) == {"type": "HeatmapHead", "name": "aic"}
+    assert json.loads(props["posemix.codec"]) == dict(
+        type="MSRAHeatmap", sigma=2, input_size=[192, 256], heatmap_size=[48, 64])
+    assert json.loads(props["posemix.output_names"]) == ["heatmaps"]
+    test_cfg = json.loads(props["posemix.test_cfg"])
+    assert test_cfg["output_head"] == "aic" and test_cfg.get("output_keypoint_indices") is None
+    # the graph's weights: the backbone's and the aic head's, no other head's
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {i.name: numpy_helper.to_array(i)
+               for i in onnx.load(str(onnx_model.path)).graph.initializer}
+    head_weights = {k for k in weights if k.startswith("head.")}
+    assert head_weights and not [k for k in weights if "heads." in k or "union" in k]
+    final = model.head.sub_head("aic").final_layer.weight.detach().numpy()
+    np.testing.assert_array_equal(weights["head.final_layer.weight"], final)
+
+
+def test_per_source_infer_gives_pytorchs_results_json(exported, fixtures_dir, tmp_path):
+    """A checkpoint whose test_cfg.output_head is 'coco', exported without --head: infer on
+    the .onnx gives what infer on the .pth gives, in that head's 17 keypoints."""
+    _, onnx_model, _, _ = exported["per-source-output-head"]
+    checkpoint = onnx_model.path.with_suffix(".pth")
+    doc = assert_same_results(checkpoint, onnx_model.path, fixtures_dir, tmp_path)
+    assert doc["keypoint_names"][:3] == ["nose", "left_eye", "right_eye"]
+    assert len(doc["keypoint_names"]) == 17
+    assert json.loads(onnx_model.session.get_modelmeta().custom_metadata_map[
+        "posemix.head"]) == {"type": "HeatmapHead", "name": "coco"}
+
+
+def test_export_of_a_sub_head_that_does_not_exist_lists_the_heads(exported, tmp_path, capsys):
+    checkpoint = exported["per-source-aic"][1].path.with_suffix(".pth")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["export", str(checkpoint), "--out", str(tmp_path / "m.onnx"),
+                     "--head", "mpii"])
+    assert code == 2
+    assert (f"{checkpoint}: head 'mpii' does not exist: the model's MultiSourceHead has the "
+            f"heads coco, aic, union") in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
 
 
 # ---------------------------------------------------------------- errors

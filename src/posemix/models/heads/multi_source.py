@@ -247,9 +247,10 @@ class MultiSourceHead(nn.Module):
     # -- prediction ---------------------------------------------------------------------
     def forward(self, feats: Sequence[torch.Tensor]) -> Any:
         """The output head's raw outputs (what export traces)."""
-        return self._head(self.output_head)(feats)
+        return self.sub_head(self.output_head)(feats)
 
-    def _head(self, name: str) -> nn.Module:
+    def sub_head(self, name: str) -> nn.Module:
+        """Head ``name`` (a source's, or ``union``): what ``posemix export --head`` exports."""
         return self.union if name == UNION else self.heads[name]
 
     def predict_sources(self, feats: Sequence[torch.Tensor],
@@ -274,10 +275,10 @@ class MultiSourceHead(nn.Module):
         for name, rows in wanted.items():
             index = torch.as_tensor(rows, device=feats[-1].device)
             outputs = predict_outputs(
-                self._head(name), [f[index] for f in feats],
+                self.sub_head(name), [f[index] for f in feats],
                 None if flip_feats is None else [f[index] for f in flip_feats],
                 schemas[name].flip_indices, test_cfg)
-            keypoints, scores = self._head(name).decode(outputs)
+            keypoints, scores = self.sub_head(name).decode(outputs)
             for j, i in enumerate(rows):
                 results[i][name] = (keypoints[j], scores[j])
         return results
