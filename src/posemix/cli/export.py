@@ -13,8 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                              f"(needs {EXTRA})")
     p.add_argument("checkpoint")
     p.add_argument("--out", required=True, metavar="MODEL.onnx", help="the ONNX file to write")
-    p.add_argument("--head", metavar="NAME", help="the sub-head to export, for a model with "
-                                                  "per-source heads")
+    p.add_argument("--head", metavar="NAME", help="the head to export, for a model with "
+                                                  "per-source heads: a source's name or "
+                                                  "'union' (default: test_cfg.output_head)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"ONNX opset (default {DEFAULT_OPSET}; at least {MIN_OPSET})")
     p.add_argument("--config", help="config file (default: the one stored in the checkpoint)")
