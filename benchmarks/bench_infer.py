@@ -52,30 +52,12 @@ def model_configs() -> dict[str, dict]:
             "demo": dict(model=demo.model, val_pipeline=demo.val_pipeline)}
 
 
-def calibrate_batch_norm(model: torch.nn.Module, input_size: tuple[int, int]) -> None:
-    """Set every BatchNorm's statistics to what it sees on random images (one training-mode
-    pass with momentum 1). At their initial statistics, random weights shrink activations
-    layer by layer into subnormal floats, which x86 CPUs compute many times slower (PyTorch
-    ran RTMPose-t 18x slower); a trained model keeps them at unit scale, as this does."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.momentum = 1.0
-    w, h = input_size
-    with torch.no_grad():
-        model.train()(torch.randint(0, 256, (8, 3, h, w), dtype=torch.uint8))
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
-    model.eval()
-
-
 def prepare(name: str, cfg: dict, folder: Path) -> tuple[torch.nn.Module, Path]:
-    """A random-weight model (BatchNorm calibrated), its checkpoint and its ONNX export."""
+    """A random-weight model, its checkpoint and its ONNX export."""
     from posemix.deploy.export import export_onnx
 
     torch.manual_seed(0)
-    model = MODELS.build(cfg["model"])
-    calibrate_batch_norm(model, model.head.decoder.input_size)
+    model = MODELS.build(cfg["model"]).eval()
     ckpt = folder / f"{name}.pth"
     save_checkpoint(ckpt, {"state_dict": model.state_dict(),
                            "config": Config(dict(cfg)).pretty_text})

@@ -71,8 +71,9 @@ def per_source_cfg(output_head=None):
 
 def randomise(model: nn.Module, seed: int) -> None:
     """Random weights with BatchNorm statistics and affine parameters randomised (as the
-    golden models were made); the head's layers drawn wider than HeatmapHead's std 0.001
-    init, so heatmaps vary across the map (~1) and decoding sees peaks, not a flat map."""
+    golden models were made); every head's final layer drawn wider than HeatmapHead's std
+    0.001 init, so heatmaps vary across the map (~1) and decoding sees peaks, not a flat
+    map."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
