@@ -1,7 +1,9 @@
 """Inference: PyTorch eager against onnxruntime, per person, end to end (``predict``: flip
 test as configured, decoding, image space), for RTMPose-t, HRNet-W32 and the demo model.
 
-CPU (always): ``--threads`` (2) threads for both backends, at batch 1 and batch 8.
+CPU (always): ``--threads`` (2) threads for both backends, at batch 1 and batch 8. On a
+machine busier than its cores, PyTorch's threads wait on each other at every op and its
+2-thread times swing tenfold and more; ``--threads 1`` then gives steady figures.
 GPU (``--device cuda``): the same on the GPU (onnxruntime's CUDA provider; needs
 onnxruntime-gpu). Random weights: the time does not depend on them. RTMPose-t is the
 shipped body8 config (BN for SyncBN), HRNet-W32 the seed's combine config.
