@@ -89,3 +89,19 @@ def test_body8_t_trains_one_epoch_and_tests_on_the_eight_sets(fixtures_dir, requ
         for source in TEST_SOURCES:  # ... and per source, named after it
             assert f"{source}/{key}" in metrics, sorted(metrics)
     assert 0 <= metrics["PCK"] <= 1 and 0 <= metrics["AUC"] <= 0.95 and metrics["EPE"] > 0
+
+
+@pytest.mark.slow
+def test_body8_halpe26_t_trains_and_tests_with_the_wholebody_feet(fixtures_dir, request,
+                                                                  tmp_path, capsys):
+    """The halpe26 -t config: COCO-WholeBody gives the feet, validation and test are the
+    eight-set PCK/AUC evaluator in Halpe-26."""
+    config = request.config.rootpath / T_HALPE26
+    metrics, _ = run_recipe(config, fixtures_dir, tmp_path, True, capsys)
+    sources = ["coco_wholebody"] + TEST_SOURCES[1:]  # each named after its schema
+    for key in ("PCK", "AUC"):
+        assert key in metrics and all(f"{s}/{key}" in metrics for s in sources)
+    assert "EPE" not in metrics
+    assert "PCK/left_big_toe" in metrics  # scored: the COCO-WholeBody feet are labelled
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("mode") == "val" and "AUC" in r for r in records)
