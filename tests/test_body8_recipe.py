@@ -1,6 +1,6 @@
 """The shipped body8 configs with every dataset pointed at the small fixture files in each
-real format (tests/data/fixtures): ``posemix train`` one epoch of RTMPose-t and ``posemix
-test`` on the eight-set evaluator, from the command line."""
+real format (tests/data/fixtures): ``posemix train`` RTMPose-t (both pipeline stages) and
+``posemix test`` on the eight-set evaluator, from the command line."""
 
 from __future__ import annotations
 
@@ -56,11 +56,13 @@ def body8_options(fixtures_dir: Path, halpe26: bool = False) -> list[str]:
 
 
 def run_recipe(config: Path, fixtures_dir: Path, work_dir: Path, halpe26: bool,
-               capsys) -> tuple[dict, str]:
-    """``posemix train`` (one epoch, validated) then ``posemix test`` on its checkpoint."""
+               capsys, epochs: int = 1) -> tuple[dict, str]:
+    """``posemix train`` (``epochs``, the last one validated; the stage-2 pipeline for the
+    last epoch), then ``posemix test`` on the last checkpoint."""
     options = body8_options(fixtures_dir, halpe26) + [
-        "model.backbone.init_cfg=None", "train_cfg.max_epochs=1", "train_cfg.val_interval=1",
-        "default_hooks.checkpoint.interval=1", "train_dataloader.batch_size=16",
+        "model.backbone.init_cfg=None", f"train_cfg.max_epochs={epochs}",
+        f"train_cfg.val_interval={epochs}", f"default_hooks.checkpoint.interval={epochs}",
+        f"custom_hooks.0.switch_epoch={epochs - 1}", "train_dataloader.batch_size=16",
         "val_dataloader.batch_size=32", "test_dataloader.batch_size=32"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -68,7 +70,7 @@ def run_recipe(config: Path, fixtures_dir: Path, work_dir: Path, halpe26: bool,
                      "--cfg-options", *options])
         assert code == 0, capsys.readouterr().err
         trained = capsys.readouterr().out
-        code = main(["test", str(config), str(work_dir / "epoch_1.pth"),
+        code = main(["test", str(config), str(work_dir / f"epoch_{epochs}.pth"),
                      "--work-dir", str(work_dir), "--cfg-options", *options])
         assert code == 0, capsys.readouterr().err
     out = capsys.readouterr().out
@@ -77,11 +79,14 @@ def run_recipe(config: Path, fixtures_dir: Path, work_dir: Path, halpe26: bool,
 
 
 @pytest.mark.slow
-def test_body8_t_trains_one_epoch_and_tests_on_the_eight_sets(fixtures_dir, request, tmp_path,
-                                                              capsys):
+def test_body8_t_trains_both_stages_and_tests_on_the_eight_sets(fixtures_dir, request,
+                                                                tmp_path, capsys):
+    """Stage 1 (photometric distortion, wide boxes) for epoch 1, stage 2 for epoch 2, COCO
+    validation on the fixture's detections, then the eight-set test."""
     config = request.config.rootpath / T_COCO17
-    metrics, trained = run_recipe(config, fixtures_dir, tmp_path, False, capsys)
-    assert "training 38 samples" in trained, trained
+    metrics, trained = run_recipe(config, fixtures_dir, tmp_path, False, capsys, epochs=2)
+    assert "training 38 samples for 2 epochs" in trained, trained
+    assert "PipelineSwitchHook: epoch 2 on trains with switch_pipeline" in trained
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("coco/AP" in r for r in records)  # validation: CocoMetric on the detections
     for key in ("PCK", "AUC", "EPE"):  # pooled over the eight sets ...
