@@ -24,38 +24,26 @@ import contextlib
 import statistics
 import time
 import warnings
+from typing import Any
 
 import torch
-from common import build_train_dataset, combine_config, figure
+from common import REPO, build_train_dataset, combine_config, figure
 
 HEATMAP = (64, 48)
 MMPOSE_RTMPOSE_T_MS = 836  # MMPose 1.3.2, batch 32, random inputs, BN, 2 CPU threads
 NAMES = {"hrnet-w32": "HRNet-W32", "rtmpose-t": "RTMPose-t"}
+RTMPOSE_T_CONFIG = (REPO / "configs/body_2d_keypoint/rtmpose/body8/"
+                    "rtmpose-t_8xb256-420e_body8-256x192.py")
 
 
-def rtmpose_t_config() -> dict:
-    """The model of rtmpose-t_8xb256-420e_body8-256x192.py, with BN for SyncBN (one
-    process) and no pretrained backbone (no download)."""
-    codec = dict(type="SimCCLabel", input_size=(192, 256), sigma=(4.9, 5.66),
-                 simcc_split_ratio=2.0, normalize=False, use_dark=False)
-    return dict(
-        type="TopdownPoseEstimator",
-        data_preprocessor=dict(type="PoseDataPreprocessor", mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
-        backbone=dict(_scope_="mmdet", type="CSPNeXt", arch="P5", expand_ratio=0.5,
-                      deepen_factor=0.167, widen_factor=0.375, out_indices=(4,),
-                      channel_attention=True, norm_cfg=dict(type="BN"),
-                      act_cfg=dict(type="SiLU")),
-        head=dict(type="RTMCCHead", in_channels=384, out_channels=17, input_size=(192, 256),
-                  in_featuremap_size=(6, 8), simcc_split_ratio=2.0,
-                  final_layer_kernel_size=7,
-                  gau_cfg=dict(hidden_dims=256, s=128, expansion_factor=2, dropout_rate=0.0,
-                               drop_path=0.0, act_fn="SiLU", use_rel_bias=False,
-                               pos_enc=False),
-                  loss=dict(type="KLDiscretLoss", use_target_weight=True, beta=10.0,
-                            label_softmax=True),
-                  decoder=codec),
-        test_cfg=dict(flip_test=True))
+def rtmpose_t_config() -> Any:
+    """The model of the shipped rtmpose-t_8xb256-420e_body8-256x192.py (SyncBN is BatchNorm
+    in one process), without its pretrained backbone (no download)."""
+    from posemix.api import load_config
+
+    model = load_config(str(RTMPOSE_T_CONFIG)).model
+    model.backbone.init_cfg = None
+    return model
 
 
 def build_model(name: str, device: str, channels_last: bool) -> torch.nn.Module:

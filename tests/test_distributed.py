@@ -107,6 +107,35 @@ def test_multi_source_sampler_on_two_gloo_ranks_matches_one_process(tmp_path, mo
         torch.testing.assert_close(ranks[0]["state_dict"][key], value, rtol=1e-4, atol=1e-6)
 
 
+def _ema_cfg(batch_size: int):
+    cfg = _cfg(batch_size)
+    cfg.custom_hooks = [dict(type="EMAHook", ema_type="ExpMomentumEMA", momentum=0.0002,
+                             update_buffers=True, priority=49)]
+    return cfg
+
+
+def test_ema_under_ddp_averages_the_unwrapped_model(tmp_path, monkeypatch):
+    """EMAHook on two ranks averages the module DDP wraps: the checkpoint's keys are the
+    model's own (``module.net.0.weight``, not ``module.module.…``), and the EMA and the raw
+    weights agree with one process over the same global batches."""
+    for name in DIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "ddp"), _ema_cfg(2)), nprocs=2,
+             join=True)
+    single = Runner(_ema_cfg(4), work_dir=tmp_path / "single", device="cpu",
+                    progress_bar=False)
+    try:
+        single.train()
+    finally:
+        single.close()
+    ddp, one = (load_checkpoint(tmp_path / run / "epoch_2.pth") for run in ("ddp", "single"))
+    assert set(ddp["ema_state_dict"]) == {"steps"} | {f"module.{k}" for k in ddp["state_dict"]}
+    assert int(ddp["ema_state_dict"]["steps"]) == 8
+    for part in ("state_dict", "ema_state_dict"):
+        for key, value in one[part].items():
+            torch.testing.assert_close(ddp[part][key], value, rtol=1e-4, atol=1e-6)
+
+
 def test_python_m_posemix_train_under_torchrun(tmp_path):
     cfg = toy_cfg(max_epochs=2, num_samples=8, batch_size=2, val_values=[0.5])
     cfg["custom_imports"] = dict(imports=["test_engine"])  # registers the toy types

@@ -90,7 +90,16 @@ def multi_source_cfg(batch_size: int = 4):
                                            source_ratio=[1, 1])))
 
 
-CONFIGS = {"validated": validated_cfg, "multi_source": multi_source_cfg}
+def ema_cfg():
+    """The validated run with RTMPose's EMAHook: validation, best files and checkpoints on
+    the EMA weights."""
+    cfg = validated_cfg()
+    cfg.custom_hooks = [dict(type="EMAHook", ema_type="ExpMomentumEMA", momentum=0.0002,
+                             update_buffers=True, priority=49)]
+    return cfg
+
+
+CONFIGS = {"validated": validated_cfg, "multi_source": multi_source_cfg, "ema": ema_cfg}
 
 
 def arm(kill: str, n: int) -> None:
@@ -170,8 +179,8 @@ def assert_same_final_state(straight: Path, resumed: Path, final: str) -> None:
     values equal those of the uninterrupted run."""
     a, b = load_checkpoint(straight / final), load_checkpoint(resumed / final)
     for key in ("state_dict", "optimizer", "param_schedulers", "sampler", "rng", "best",
-                "epoch", "iteration"):
-        assert_same_tensors(a[key], b[key])
+                "epoch", "iteration", "ema_state_dict"):
+        assert_same_tensors(a.get(key), b.get(key))
     best = sorted(p.name for p in straight.glob("best_*.pth"))
     assert sorted(p.name for p in resumed.glob("best_*.pth")) == best
     for name in best:
@@ -218,3 +227,13 @@ def test_multi_source_sampler_trains_killed_and_preempted_mid_epoch(straight, tm
     assert ckpt["iteration"] == 12  # ceil(21 / 4) = 6 batches of 2 COCO + 2 AIC per epoch
     resumed = finished("multi_source", tmp_path / "run", [("SIGTERM", 3), ("SIGKILL", 5)])
     assert_same_final_state(straight["multi_source"], resumed, "epoch_2.pth")
+
+
+def test_ema_run_preempted_and_killed_while_validating_resumes_exactly(straight, tmp_path):
+    """With EMAHook: pre-empted (SIGTERM) mid-epoch 2, then killed while validating epoch 3
+    of the resumed process: the EMA (ema_state_dict), the EMA-weighted state_dict, the
+    best-model files and the logged validations equal an unbroken run's."""
+    ckpt = load_checkpoint(straight["ema"] / "epoch_4.pth")
+    assert int(ckpt["ema_state_dict"]["steps"]) == 12
+    resumed = finished("ema", tmp_path / "run", [("SIGTERM", 5), ("validation", 2)])
+    assert_same_final_state(straight["ema"], resumed, "epoch_4.pth")

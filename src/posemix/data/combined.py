@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from posemix.data.balance import balance_temperature, balanced_lengths
-from posemix.data.datasets import fetch_with_refetch, through_pipeline
+from posemix.data.datasets import build_pipeline, fetch_with_refetch, through_pipeline
 from posemix.data.sample import sample_from_table
 from posemix.errors import ConfigError
 from posemix.keypoints import KeypointMapping, KeypointSchema, load_schema
@@ -57,8 +57,6 @@ class CombinedDataset:
                  balance: Mapping[str, Any] | None = None, test_mode: bool = False,
                  seed: int = 0, lazy_init: bool = False, max_refetch: int = 1000,
                  serialize_data: bool = True):
-        from posemix.transforms import Compose, enable_crop_first
-
         if not datasets:
             raise ConfigError("CombinedDataset needs at least one dataset")
         if lazy_init:
@@ -87,9 +85,7 @@ class CombinedDataset:
             self.lens = list(self.original_lens)
         self.resampled = self.lens != self.original_lens or self.sample_ratio_factor is not None
         self.cumulative = np.cumsum(self.lens)
-        self.pipeline = Compose(pipeline)
-        if not test_mode:  # training: decode only what each crop needs (LoadImage)
-            enable_crop_first(self.pipeline)
+        self.pipeline = build_pipeline(pipeline, test_mode)
         self.test_mode = test_mode
         self.seed = seed
         self.epoch = 0

@@ -76,6 +76,16 @@ def fetch_with_refetch(attempt: Callable[[int, np.random.Generator], tuple[dict 
                        "in a row; check the images and the pipeline")
 
 
+def build_pipeline(steps: Sequence, test_mode: bool) -> Any:
+    """``Compose(steps)``, in training with crop-first decoding where it is safe."""
+    from posemix.transforms import Compose, enable_crop_first
+
+    pipeline = Compose(steps)
+    if not test_mode:
+        enable_crop_first(pipeline)
+    return pipeline
+
+
 def split_converter(pipeline: Sequence) -> tuple[Any, list]:
     """(the KeypointConverter built from ``pipeline[0]`` or None, the remaining steps)."""
     if isinstance(pipeline, (Mapping, str)) or callable(pipeline):
@@ -139,12 +149,7 @@ class BaseCocoStyleDataset:
         self.cache = bool(cache)
         self.schema = self._load_schema(metainfo)
         self.converter, steps = split_converter(pipeline)
-
-        from posemix.transforms import Compose, enable_crop_first
-
-        self.pipeline = Compose(steps)
-        if not test_mode:
-            enable_crop_first(self.pipeline)
+        self.pipeline = build_pipeline(steps, test_mode)
         self.seed = 0
         self.epoch = 0
         self._table: InstanceTable | None = None

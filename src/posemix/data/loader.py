@@ -11,7 +11,7 @@ import itertools
 import random
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -68,12 +68,19 @@ class ResumableSampler:
 
 @dataclass
 class Loader:
-    """A dataset, its sampler and the DataLoader over them."""
+    """A dataset, its sampler and the DataLoader over them (built with ``options``)."""
 
     dataset: Any
     sampler: Any
     loader: DataLoader
     batch_size: int
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def restart(self) -> None:
+        """A new DataLoader over the same dataset and sampler. Persistent workers keep the
+        copy of the dataset they started with; a change to it (PipelineSwitchHook's new
+        pipeline) reaches new workers only. The old workers stop with the old loader."""
+        self.loader = DataLoader(self.dataset, **self.options)
 
 
 def _build_sampler(cfg: Mapping[str, Any], dataset: Any, batch_size: int, seed: int) -> Any:
@@ -124,8 +131,8 @@ def build_loader(loader_cfg: Mapping[str, Any], split: str, seed: int, rank: int
             extra["prefetch_factor"] = int(cfg["prefetch_factor"])
         if mp_start_method:
             extra["multiprocessing_context"] = mp_start_method
-    loader = DataLoader(
-        dataset, batch_size=batch_size,
+    options = dict(
+        batch_size=batch_size,
         sampler=ResumableSampler(sampler) if split == "train" else sampler,
         num_workers=num_workers,
         collate_fn=collate_training if split == "train" else collate,
@@ -136,4 +143,4 @@ def build_loader(loader_cfg: Mapping[str, Any], split: str, seed: int, rank: int
         # training random state untouched (and a resumed run in step with an unbroken one)
         generator=None if split == "train" else torch.Generator().manual_seed(seed),
         **extra)
-    return Loader(dataset, sampler, loader, batch_size)
+    return Loader(dataset, sampler, DataLoader(dataset, **options), batch_size, options)

@@ -3,7 +3,8 @@ distributed helpers and run logging.
 
 Importing this package registers the optimizers (Adam, AdamW, SGD) and the lr schedulers
 (LinearLR, MultiStepLR, CosineAnnealingLR) and the built-in hooks (LoggerHook,
-CheckpointHook, ParamSchedulerHook, SyncBuffersHook, ...) in ``posemix.registry``.
+CheckpointHook, ParamSchedulerHook, SyncBuffersHook, EMAHook, PipelineSwitchHook, ...) in
+``posemix.registry``.
 """
 
 from posemix.engine.checkpoint import (
@@ -12,10 +13,12 @@ from posemix.engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from posemix.engine.ema import EMAHook
 from posemix.engine.hooks import Hook
 from posemix.engine.logger import RunLogger, draw_curves
 from posemix.engine.loops import evaluate, parse_losses
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
+from posemix.engine.pipeline_switch import PipelineSwitchHook
 from posemix.engine.runner import Runner, test, train
 from posemix.engine.schedulers import (
     CosineAnnealingLR,
@@ -27,8 +30,9 @@ from posemix.engine.schedulers import (
 )
 
 __all__ = [
-    "CheckpointPolicy", "CosineAnnealingLR", "Hook", "LinearLR", "MultiStepLR", "OptimizerStep",
-    "ParamScheduler", "RunLogger", "Runner", "build_optimizer", "build_schedulers",
+    "CheckpointPolicy", "CosineAnnealingLR", "EMAHook", "Hook", "LinearLR", "MultiStepLR",
+    "OptimizerStep", "ParamScheduler", "PipelineSwitchHook", "RunLogger", "Runner",
+    "build_optimizer", "build_schedulers",
     "draw_curves", "evaluate", "find_resume_checkpoint", "load_checkpoint", "parse_losses",
     "parse_optim_wrapper", "save_checkpoint", "scale_lr", "step_schedulers", "test", "train",
 ]

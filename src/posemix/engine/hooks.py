@@ -39,7 +39,9 @@ class Hook:
     (the total, a tensor), ``log_vars`` (every loss term and ``grad_norm`` as floats),
     ``lr`` (the lr the step used), ``data_time`` and ``iter_start`` (perf_counter seconds).
     ``checkpoint`` is the payload dict about to be written (a hook may add its own keys
-    or replace ``state_dict``) or the one just read.
+    or replace ``state_dict``) or, on resume, the one just read, before the training state
+    is loaded from it (a hook may edit it, as EMAHook does). ``before_run`` comes before
+    that, once the model, optimizer and data are built.
     """
 
     priority: int | str = "NORMAL"

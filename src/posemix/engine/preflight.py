@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from posemix.engine.optim import parse_optim_wrapper
+from posemix.engine.schedulers import constructor_arguments
 from posemix.errors import ConfigError
 from posemix.keypoints import load_schema
 from posemix.registry import DATASETS, MODELS, OPTIMIZERS, check_config_tree, registered_type
@@ -25,9 +26,9 @@ def check_before_data(cfg: Mapping[str, Any]) -> None:
         raise ConfigError("the config has no optim_wrapper")
     optimizer_cfg, _ = parse_optim_wrapper(cfg["optim_wrapper"])
     registered_type(OPTIMIZERS, optimizer_cfg)
-    for key in ("model", "train_dataloader", "val_dataloader", "val_evaluator",
-                "param_scheduler"):
+    for key in ("model", "train_dataloader", "val_dataloader", "val_evaluator"):
         check_config_tree(cfg.get(key), key)
+    check_config_tree(constructor_arguments(cfg.get("param_scheduler")), "param_scheduler")
     check_head_size(cfg["model"], (cfg.get("train_dataloader") or {}).get("dataset"))
     splits = ["train"] + (["val"] if cfg.get("val_cfg", {}) is not None else [])
     for split in splits:

@@ -118,9 +118,10 @@ class Runner:
         state, resumed, factor, train_schema = build_training_state(self, resume)
         self.state = state
         self.validation = build_validation(self, state.module, train_schema)
+        self.call_hook("before_run")  # as mmengine: before resuming, which hooks may edit
         if resumed is not None:
-            state.load_state_dict(resumed[1], resumed[0])
             self.call_hook("after_load_checkpoint", resumed[1])
+            state.load_state_dict(resumed[1], resumed[0])
         logger_hook = find_hook(self.hooks, LoggerHook)
         train = state.train
         self.logger = RunLogger(self.work_dir, self.ctx.is_main,
@@ -148,7 +149,6 @@ class Runner:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             self._dump_config()
         loop = EpochBasedTrainLoop(self)
-        self.call_hook("before_run")
         self.call_hook("before_train")
         with stop_on_signals(self._note_signal, self.ctx.distributed):
             while state.epoch < state.max_epochs:

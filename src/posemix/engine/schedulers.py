@@ -157,6 +157,17 @@ def _scaled(value: Any, factor: int) -> Any:
     return value if value == INF else value * factor
 
 
+def constructor_arguments(cfgs: Any) -> Any:
+    """``param_scheduler`` without the keys :func:`build_schedulers` reads itself
+    (``convert_to_iter_based``): what each scheduler class is called with, for the
+    config check before any data is read."""
+    if isinstance(cfgs, Mapping):
+        return {k: v for k, v in cfgs.items() if k != "convert_to_iter_based"}
+    if isinstance(cfgs, (list, tuple)):
+        return [constructor_arguments(c) for c in cfgs]
+    return cfgs
+
+
 def build_schedulers(cfgs: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
                      optimizer: torch.optim.Optimizer, epoch_length: int,
                      max_epochs: int) -> list[ParamScheduler]:
