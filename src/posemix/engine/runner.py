@@ -3,12 +3,10 @@
 ``train`` reads ``train_cfg`` (engine.settings), ``optim_wrapper``, ``param_scheduler``,
 ``auto_scale_lr``, ``default_hooks`` / ``custom_hooks`` (engine.hooks), ``randomness``,
 ``env_cfg`` and the ``*_dataloader`` / ``*_evaluator`` keys, then hands the epochs to
-engine.loops. ``test`` evaluates one checkpoint.
-
-SIGTERM/SIGINT end a single-process run after the step in progress with an
-``iter_{n}.pth`` checkpoint that ``--resume`` continues from mid-epoch; config errors that
-need no data are raised before any annotation file is read (engine.preflight).
-"""
+engine.loops; ``test`` evaluates one checkpoint. SIGTERM/SIGINT end a single-process run
+after the step in progress with an ``iter_{n}.pth`` checkpoint that ``--resume`` continues
+from mid-epoch; config errors that need no data are raised before any annotation file is
+read (engine.preflight)."""
 
 from __future__ import annotations
 
