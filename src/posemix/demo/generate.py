@@ -14,7 +14,6 @@ person's own head is not labelled (as in COCO for faces seen from behind).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import multiprocessing
@@ -22,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,24 +286,22 @@ def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def generate_demo_data(out_dir: str | os.PathLike, seed: int = 0, num_images: int = 2000,
+def generate_demo_data(out_dir: str | os.PathLike, seed: int = 0,
+                       num_images: int | Mapping[str, int] = 2000,
                        num_val: int | None = None, workers: int | None = None,
                        progress: bool = True, force: bool = False) -> dict[str, Any]:
     """Write ``coco-like/`` and ``aic-like/`` under ``out_dir``; return the manifest.
 
-    ``num_images`` train and ``num_val`` (default ``num_images // 10``, at least 1) val
-    images per dataset. Data already there with the same seed, counts and version is
-    kept (``generated`` False) unless ``force``. The returned dict is the manifest plus
-    ``root``, ``generated`` and ``seconds``.
+    ``num_images`` train images per dataset, one number for both or one per dataset
+    (``{'coco-like': 500, 'aic-like': 2000}``: the demo's scarce target beside a larger
+    auxiliary set), and ``num_val`` (default a tenth of the train images, at least 1) val
+    images. Image i of a split is the same whatever the counts. Data already there with
+    the same seed, counts and version is kept (``generated`` False) unless ``force``. The
+    returned dict is the manifest plus ``root``, ``generated`` and ``seconds``.
     """
     out = Path(out_dir)
-    if num_images < 1 or (num_val is not None and num_val < 1):
-        raise PosemixError(f"demo-data needs at least 1 image per split, got train={num_images}"
-                           f" val={num_val}")
-    counts = {"train": num_images, "val": max(1, num_images // 10) if num_val is None
-              else num_val}
-    wanted = {"version": DATA_VERSION, "seed": seed,
-              "images": {dataset: dict(counts) for dataset in DATASETS}}
+    counts = _split_counts(num_images, num_val)
+    wanted = {"version": DATA_VERSION, "seed": seed, "images": counts}
     existing = read_manifest(out)
     if existing is not None and not force and all(existing.get(k) == v
                                                   for k, v in wanted.items()):
@@ -325,21 +322,39 @@ def generate_demo_data(out_dir: str | os.PathLike, seed: int = 0, num_images: in
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def _write_all(root: Path, seed: int, counts: dict[str, int], workers: int | None,
+def _split_counts(num_images: int | Mapping[str, int], num_val: int | None
+                  ) -> dict[str, dict[str, int]]:
+    """Images per dataset and split, checked."""
+    train = (dict(num_images) if isinstance(num_images, Mapping)
+             else dict.fromkeys(DATASETS, num_images))
+    if set(train) != set(DATASETS):
+        raise PosemixError(f"demo-data needs train image counts for exactly {list(DATASETS)}, "
+                           f"got {sorted(train)}")
+    counts = {d: {"train": train[d], "val": max(1, train[d] // 10) if num_val is None
+                  else num_val} for d in DATASETS}
+    for d, split in counts.items():
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in split.values()):
+            raise PosemixError(f"demo-data needs at least 1 image per split, got {d} "
+                               f"train={split['train']} val={split['val']}")
+    return counts
+
+
+def _write_all(root: Path, seed: int, counts: dict[str, dict[str, int]], workers: int | None,
                progress: bool) -> dict[str, Any]:
     for dataset in DATASETS:
         (root / dataset / "images").mkdir(parents=True)
         (root / dataset / "annotations").mkdir()
     tasks = [(str(root), seed, dataset, split, index)
-             for dataset in DATASETS for split in SPLITS for index in range(counts[split])]
+             for dataset in DATASETS for split in SPLITS
+             for index in range(counts[dataset][split])]
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     records = list(_records(tasks, workers, progress))
     instances: dict[str, dict[str, int]] = {dataset: {} for dataset in DATASETS}
     position = 0
     for dataset in DATASETS:
         for split in SPLITS:
-            chunk = records[position:position + counts[split]]
-            position += counts[split]
+            chunk = records[position:position + counts[dataset][split]]
+            position += counts[dataset][split]
             content = (_coco_file(split, chunk) if dataset == "coco-like"
                        else _aic_file(seed, split, chunk))
             path = root / dataset / "annotations" / f"{split}.json"
@@ -347,7 +362,7 @@ def _write_all(root: Path, seed: int, counts: dict[str, int], workers: int | Non
             instances[dataset][split] = sum(len(r["people"]) for r in chunk)
     manifest = {
         "name": "posemix demo data", "version": DATA_VERSION, "seed": seed,
-        "images": {dataset: dict(counts) for dataset in DATASETS}, "instances": instances,
+        "images": counts, "instances": instances,
         "formats": {"coco-like": "COCO person keypoints (17)",
                     "aic-like": "AI Challenger keypoints, original release format (14)"},
         "opencv": cv2.__version__,
@@ -367,32 +382,3 @@ def _swap_into_place(staging: Path, out: Path) -> None:
     staging.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def add_demo_data_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``posemix demo-data`` to the CLI's subparsers (sets ``func``)."""
-    p = subparsers.add_parser(
-        "demo-data", help="generate the demo's COCO-like and AIC-like datasets",
-        description="Render synthetic people into a COCO-like and an AIC-like dataset.")
-    p.add_argument("--out", required=True, help="output folder (holds coco-like/, aic-like/)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--images", type=int, default=2000, metavar="N",
-                   help="train images per dataset (default 2000)")
-    p.add_argument("--val-images", type=int, default=None, metavar="N",
-                   help="val images per dataset (default N/10)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
-    p.add_argument("--force", action="store_true", help="regenerate even if the data exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_demo_data)
-    return p
-
-
-def _cmd_demo_data(args: argparse.Namespace) -> int:
-    result = generate_demo_data(args.out, seed=args.seed, num_images=args.images,
-                                num_val=args.val_images, workers=args.workers,
-                                progress=not args.quiet, force=args.force)
-    verb = f"generated in {result['seconds']:.1f} s" if result["generated"] else "already there"
-    print(f"demo data in {result['root']} ({verb}): " + ", ".join(
-        f"{d} {result['images'][d]['train']} train + {result['images'][d]['val']} val images"
-        for d in DATASETS))
-    return 0
