@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from posemix.cli import main
+from posemix.config import Config, packaged_configs_dir
 from posemix.demo.report import best_mixed, comparison_table, verdicts
 from posemix.demo.run import DEFAULT_MODELS, MODELS, regime_images
+from posemix.engine.runner import build_model
 from posemix.errors import ConfigError
 
 RESULTS = {
@@ -58,6 +61,30 @@ def test_regimes_size_the_sets():
     assert regime_images("abundant", 2000) == {"coco-like": 2000, "aic-like": 2000}
     with pytest.raises(ConfigError, match="regime must be one of"):
         regime_images("plenty", 2000)
+
+
+@pytest.mark.parametrize(("config", "keypoints", "shapes"), [
+    ("combine", 19, [(2, 19, 64, 48)]),  # heatmaps at half the 96x128 input
+    ("coco_only", 17, [(2, 17, 64, 48)]),
+    ("aic_only", 14, [(2, 14, 64, 48)]),
+    ("balanced", 19, [(2, 19, 64, 48)]),
+    ("combine_rtmpose", 19, [(2, 19, 192), (2, 19, 256)]),  # SimCC: 2 bins per pixel
+])
+def test_demo_configs_build_their_models(config, keypoints, shapes):
+    cfg = Config.fromfile(packaged_configs_dir() / "demo" / f"{config}.py")
+    model = build_model(cfg["model"], keypoints).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 128, 96), mode="tensor")
+    outs = out if isinstance(out, (tuple, list)) else [out]
+    assert [tuple(o.shape) for o in outs] == shapes
+
+
+def test_per_source_heads_config_has_a_head_per_source_beside_the_union():
+    cfg = Config.fromfile(packaged_configs_dir() / "demo" / "per_source_heads.py")
+    head = cfg["model"]["head"]
+    assert head["type"] == "MultiSourceHead" and sorted(head["heads"]) == ["aic", "coco"]
+    assert head["union"] == head["heads"]["coco"] == Config.fromfile(
+        packaged_configs_dir() / "demo" / "combine.py")["model"]["head"]
 
 
 @pytest.mark.slow
