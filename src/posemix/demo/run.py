@@ -17,6 +17,7 @@ import math
 import shutil
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,21 @@ def prediction_grid(checkpoint: Path, cfg: Any, out: Path) -> Path:
 
 
 def run_demo(out_dir: str | None = None, epochs: int | None = None, images: int = 2000,
-             seed: int = 0, regime: str = "scarce", full: bool = False) -> Path:
+             seed: int = 0, regime: str = "scarce", full: bool = False,
+             models: Sequence[str] | None = None) -> Path:
     """Everything ``make demo`` does (``epochs`` None: configs/demo/combine.py's); returns
-    the report folder."""
+    the report folder. ``models``: which of MODELS to train (default DEFAULT_MODELS, or
+    all of them with ``full``)."""
     from posemix.cli import build_split_dataset
     from posemix.engine.checkpoint import best_or_last_checkpoint
     from posemix.inspection import format_summary, summarize
 
     started = time.time()
     counts = regime_images(regime, images)
+    chosen = list(models or (MODELS if full else DEFAULT_MODELS))
+    unknown = sorted(set(chosen) - set(MODELS))
+    if unknown:
+        raise ConfigError(f"demo models must be among {list(MODELS)}, got {unknown}")
     out = Path(out_dir or DEFAULT_OUT[regime])
     data = generate_demo_data(out / "data", seed=seed, num_images=counts,
                               num_val=max(1, images // 10))
@@ -134,7 +141,7 @@ def run_demo(out_dir: str | None = None, epochs: int | None = None, images: int 
     instances = dict(zip(mixed.source_names, mixed.original_lens, strict=True))
     total = sum(instances.values())
     results: dict[str, dict[str, float]] = {}
-    for name in MODELS if full else DEFAULT_MODELS:
+    for name in chosen:
         cfg = demo_config(MODELS[name], out / "data", epochs)
         if name.endswith("_only"):  # a baseline's epoch draws as many samples as a mixed one
             cfg.train_dataloader.dataset.sample_ratio_factor = [
@@ -196,6 +203,9 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--full", action="store_true",
                    help=f"train every model ({', '.join(MODELS)}); default: "
                         f"{', '.join(DEFAULT_MODELS)}")
+    p.add_argument("--models", type=lambda v: v.split(","), metavar="A,B",
+                   help="train only these models (comma-separated, among "
+                        f"{', '.join(MODELS)})")
     p.add_argument("--epochs", type=int, help="epochs of the mixed models (default: "
                                               "configs/demo/combine.py's max_epochs); the "
                                               "baselines get as many iterations")
@@ -204,4 +214,4 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
                         "quarter of them in the scarce regime)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=lambda a: run_demo(a.out, a.epochs, a.images, a.seed, a.regime,
-                                           a.full) and 0)
+                                           a.full, a.models) and 0)
