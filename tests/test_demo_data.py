@@ -245,6 +245,26 @@ def test_same_seed_gives_the_same_bytes_whatever_the_process_count(data_dir: Pat
     assert ours["coco-like/annotations/train.json"] != theirs["coco-like/annotations/train.json"]
 
 
+def test_counts_per_dataset_give_a_prefix_of_the_same_images(data_dir: Path, tmp_path: Path):
+    # the demo's scarce regime: fewer COCO-like than AIC-like train images
+    out = tmp_path / "scarce"
+    result = generate_demo_data(out, seed=3, num_images={"coco-like": 2, "aic-like": TRAIN},
+                                num_val=VAL, workers=1, progress=False)
+    assert result["images"] == {"coco-like": {"train": 2, "val": VAL},
+                                "aic-like": {"train": TRAIN, "val": VAL}}
+    ours, full = tree_bytes(out), tree_bytes(data_dir)
+    coco = json.loads(ours["coco-like/annotations/train.json"])
+    assert coco["images"] == json.loads(full["coco-like/annotations/train.json"])["images"][:2]
+    for im in coco["images"]:  # image i is the same whatever the counts
+        name = f"coco-like/images/{im['file_name']}"
+        assert ours[name] == full[name]
+    assert ours["aic-like/annotations/train.json"] == full["aic-like/annotations/train.json"]
+    with pytest.raises(PosemixError, match=r"counts for exactly \['coco-like', 'aic-like'\]"):
+        generate_demo_data(tmp_path / "e", num_images={"coco-like": 2})
+    with pytest.raises(PosemixError, match="coco-like train=0 val=1"):
+        generate_demo_data(tmp_path / "e", num_images={"coco-like": 0, "aic-like": 2}, num_val=1)
+
+
 def test_existing_data_is_reused_and_a_foreign_folder_is_refused(data_dir: Path,
                                                                  tmp_path: Path):
     manifest = read_manifest(data_dir)

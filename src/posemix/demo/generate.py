@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,24 +286,22 @@ def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def generate_demo_data(out_dir: str | os.PathLike, seed: int = 0, num_images: int = 2000,
+def generate_demo_data(out_dir: str | os.PathLike, seed: int = 0,
+                       num_images: int | Mapping[str, int] = 2000,
                        num_val: int | None = None, workers: int | None = None,
                        progress: bool = True, force: bool = False) -> dict[str, Any]:
     """Write ``coco-like/`` and ``aic-like/`` under ``out_dir``; return the manifest.
 
-    ``num_images`` train and ``num_val`` (default ``num_images // 10``, at least 1) val
-    images per dataset. Data already there with the same seed, counts and version is
-    kept (``generated`` False) unless ``force``. The returned dict is the manifest plus
-    ``root``, ``generated`` and ``seconds``.
+    ``num_images`` train images per dataset, one number for both or one per dataset
+    (``{'coco-like': 500, 'aic-like': 2000}``: the demo's scarce target beside a larger
+    auxiliary set), and ``num_val`` (default a tenth of the train images, at least 1) val
+    images. Image i of a split is the same whatever the counts. Data already there with
+    the same seed, counts and version is kept (``generated`` False) unless ``force``. The
+    returned dict is the manifest plus ``root``, ``generated`` and ``seconds``.
     """
     out = Path(out_dir)
-    if num_images < 1 or (num_val is not None and num_val < 1):
-        raise PosemixError(f"demo-data needs at least 1 image per split, got train={num_images}"
-                           f" val={num_val}")
-    counts = {"train": num_images, "val": max(1, num_images // 10) if num_val is None
-              else num_val}
-    wanted = {"version": DATA_VERSION, "seed": seed,
-              "images": {dataset: dict(counts) for dataset in DATASETS}}
+    counts = _split_counts(num_images, num_val)
+    wanted = {"version": DATA_VERSION, "seed": seed, "images": counts}
     existing = read_manifest(out)
     if existing is not None and not force and all(existing.get(k) == v
                                                   for k, v in wanted.items()):
@@ -324,21 +322,39 @@ def generate_demo_data(out_dir: str | os.PathLike, seed: int = 0, num_images: in
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def _write_all(root: Path, seed: int, counts: dict[str, int], workers: int | None,
+def _split_counts(num_images: int | Mapping[str, int], num_val: int | None
+                  ) -> dict[str, dict[str, int]]:
+    """Images per dataset and split, checked."""
+    train = (dict(num_images) if isinstance(num_images, Mapping)
+             else dict.fromkeys(DATASETS, num_images))
+    if set(train) != set(DATASETS):
+        raise PosemixError(f"demo-data needs train image counts for exactly {list(DATASETS)}, "
+                           f"got {sorted(train)}")
+    counts = {d: {"train": train[d], "val": max(1, train[d] // 10) if num_val is None
+                  else num_val} for d in DATASETS}
+    for d, split in counts.items():
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in split.values()):
+            raise PosemixError(f"demo-data needs at least 1 image per split, got {d} "
+                               f"train={split['train']} val={split['val']}")
+    return counts
+
+
+def _write_all(root: Path, seed: int, counts: dict[str, dict[str, int]], workers: int | None,
                progress: bool) -> dict[str, Any]:
     for dataset in DATASETS:
         (root / dataset / "images").mkdir(parents=True)
         (root / dataset / "annotations").mkdir()
     tasks = [(str(root), seed, dataset, split, index)
-             for dataset in DATASETS for split in SPLITS for index in range(counts[split])]
+             for dataset in DATASETS for split in SPLITS
+             for index in range(counts[dataset][split])]
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     records = list(_records(tasks, workers, progress))
     instances: dict[str, dict[str, int]] = {dataset: {} for dataset in DATASETS}
     position = 0
     for dataset in DATASETS:
         for split in SPLITS:
-            chunk = records[position:position + counts[split]]
-            position += counts[split]
+            chunk = records[position:position + counts[dataset][split]]
+            position += counts[dataset][split]
             content = (_coco_file(split, chunk) if dataset == "coco-like"
                        else _aic_file(seed, split, chunk))
             path = root / dataset / "annotations" / f"{split}.json"
@@ -346,7 +362,7 @@ def _write_all(root: Path, seed: int, counts: dict[str, int], workers: int | Non
             instances[dataset][split] = sum(len(r["people"]) for r in chunk)
     manifest = {
         "name": "posemix demo data", "version": DATA_VERSION, "seed": seed,
-        "images": {dataset: dict(counts) for dataset in DATASETS}, "instances": instances,
+        "images": counts, "instances": instances,
         "formats": {"coco-like": "COCO person keypoints (17)",
                     "aic-like": "AI Challenger keypoints, original release format (14)"},
         "opencv": cv2.__version__,

@@ -6,17 +6,17 @@
 # `posemix demo` points data_root at the generated data (posemix demo-data).
 _base_ = ['../_base_/default_runtime.py']
 
-train_cfg = dict(by_epoch=True, max_epochs=5, val_interval=5)
+train_cfg = dict(by_epoch=True, max_epochs=4, val_interval=4)
 randomness = dict(seed=0)
 
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=100, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=0, end=5, T_max=5, eta_min=2e-5, by_epoch=True),
+    dict(type='CosineAnnealingLR', begin=0, end=4, T_max=4, eta_min=2e-5, by_epoch=True),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', interval=5, save_best='coco/AP', rule='greater',
+    checkpoint=dict(type='CheckpointHook', interval=4, save_best='coco/AP', rule='greater',
                     max_keep_ckpts=1))
 
 # Heatmaps at half the input size (TinyResFPN out_stride=2): AIC's OKS sigmas are 3-5x
