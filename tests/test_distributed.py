@@ -48,12 +48,14 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str, cfg=None) -> No
     torch.set_num_threads(1)
     cfg = _cfg(batch_size=2) if cfg is None else cfg
     runner = Runner(cfg, work_dir=out_dir, device="cpu", progress_bar=False)
+    finished = False
     try:
         metrics = runner.train()
         torch.save({"state_dict": runner.state.module.state_dict(), "metrics": metrics},
                    os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        runner.close()
+        finished = True
+    finally:  # as posemix.engine.runner.train: ranks leave the group together
+        runner.close(synchronize=finished)
 
 
 def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
