@@ -191,6 +191,7 @@ def test_the_eight_set_evaluator_pools_and_scores_each_source(body8_val):
     assert set(notes) == {"aic", "crowdpose", "mpii", "jhmdb", "halpe", "posetrack18"}
     assert "mpii: partial, scored on 12 of 16 keypoints" in notes["mpii"]
     assert "halpe: partial, scored on 17 of 136" in notes["halpe"]
+    assert notes["halpe"].endswith("'face-1', 'face-2'] and 107 more")  # 12 of 119 named
     assert "['head_bottom', 'head_top']" in notes["posetrack18"]
     assert len(caught) >= 6
     preds, metas = [], []
@@ -209,3 +210,5 @@ def test_the_eight_set_evaluator_pools_and_scores_each_source(body8_val):
     for name in body8_val.source_names:
         assert results[f"{name}/EPE"] == pytest.approx(2.0)
     assert "mpii/PCK/pelvis" not in results and "mpii/PCK/left_knee" in results
+    assert results["mpii/scored_keypoints"] == 12.0 and results["halpe/scored_keypoints"] == 17
+    assert "coco/scored_keypoints" not in results and "scored_keypoints" not in results

@@ -120,6 +120,8 @@ def test_a_source_missing_model_keypoints_is_scored_partially(val_dataset, coco_
     assert results["aic/PCK"] == pytest.approx(11 / 12)
     assert "aic/PCK/head_top" not in results
     assert 0 < results["aic/AP"] < 1  # OKS over the 12 shared keypoints, one of them wrong
+    # the results say the source is partial (notes name the two left out); COCO is whole
+    assert results["aic/scored_keypoints"] == 12.0 and "coco/scored_keypoints" not in results
 
 
 def test_partial_oks_ap_reads_a_gt_file_of_the_shared_keypoints(val_dataset, coco_aic):

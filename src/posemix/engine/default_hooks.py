@@ -35,7 +35,9 @@ class LoggerHook(Hook):
                                  outputs["data_time"])
 
     def after_val_epoch(self, runner: Any, metrics: Mapping[str, float]) -> None:
-        runner.logger.evaluation("val", runner.state.epoch, runner.state.iteration, metrics)
+        evaluator = runner.validation[1] if runner.validation else None
+        runner.logger.evaluation("val", runner.state.epoch, runner.state.iteration, metrics,
+                                 getattr(evaluator, "notes", ()))
 
 
 @HOOKS.register

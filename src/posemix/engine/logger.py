@@ -137,12 +137,16 @@ class RunLogger:
                       f"{self.epoch_length}  lr: {lr:.4g}  {shown}  eta: {_format_eta(eta)}")
 
     def evaluation(self, mode: str, epoch: int, global_iter: int,
-                   metrics: Mapping[str, float]) -> None:
-        """After validation (``mode='val'``) or a test run (``'test'``)."""
+                   metrics: Mapping[str, float], notes: Sequence[str] = ()) -> None:
+        """After validation (``mode='val'``) or a test run (``'test'``); ``notes`` (the
+        evaluator's: which keypoints a partial source is not scored on) are kept in the
+        record and shown under the metrics."""
         self.record({"mode": mode, "epoch": epoch, "iter": global_iter,
-                     **{k: float(v) for k, v in metrics.items()}})
+                     **{k: float(v) for k, v in metrics.items()},
+                     **({"notes": list(notes)} if notes else {})})
         shown = "  ".join(f"{k}: {v:.4f}" for k, v in metrics.items())
-        self.info(f"{mode} after epoch {epoch}: {shown or '(no metrics)'}")
+        self.info(f"{mode} after epoch {epoch}: {shown or '(no metrics)'}"
+                  + "".join(f"\n  {note}" for note in notes))
 
     def close(self) -> None:
         """Finish the bar, close the files, and draw the curves of everything logged."""

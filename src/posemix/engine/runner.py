@@ -216,7 +216,8 @@ class Runner:
                                 progress_bar=False)
         metrics = evaluate(module, loader, evaluator, self.ctx)
         self.logger.evaluation("test", int(saved.get("epoch", 0)),
-                               int(saved.get("iteration", 0)), metrics)
+                               int(saved.get("iteration", 0)), metrics,
+                               getattr(evaluator, "notes", ()))
         return metrics
 
 

@@ -44,6 +44,7 @@ from posemix.registry import METRICS
 # Metrics that need no annotation file and so can pool every source (MMPose's body8 test).
 POOLED_METRICS = ("PCKAccuracy", "AUC", "EPE")
 POOLED = "pooled"  # the name of the pooled evaluation among ``sources``
+NOTE_NAMES = 12  # keypoints named in a partial source's note (Halpe beside COCO lacks 119)
 
 
 @dataclass
@@ -63,13 +64,22 @@ class SourceEvaluation:
     # 'heads'); None: the model's main output
 
     @property
+    def prefix(self) -> str:
+        """What its results' keys start with: the source's name, after 'union/' when it is
+        read through a union head."""
+        return self.metrics[0].prefix if self.metrics else self.name
+
+    @property
     def note(self) -> str:
         """'' when every keypoint of the source is scored; else what is left out."""
         if not self.missing:
             return ""
         total = self.schema.num_keypoints + len(self.missing)
-        return (f"{self.name}: partial, scored on {self.schema.num_keypoints} of {total} "
-                f"keypoints; not scored: {list(self.missing)}")
+        shown = list(self.missing[:NOTE_NAMES])
+        more = (f" and {len(self.missing) - NOTE_NAMES} more"
+                if len(self.missing) > NOTE_NAMES else "")
+        return (f"{self.prefix}: partial, scored on {self.schema.num_keypoints} of {total} "
+                f"keypoints; not scored: {shown}{more}")
 
 
 def _index_by_name(source: KeypointSchema, target: KeypointSchema, label: str) -> np.ndarray:
@@ -190,12 +200,16 @@ class PerSourceEvaluator:
                 metric.process(pooled)
 
     def evaluate(self) -> dict[str, float]:
+        """Every metric's results; a partial source's also say how many keypoints they
+        cover (``mpii/scored_keypoints``; ``notes`` name the others)."""
         results: dict[str, float] = {}
         everything = self.sources + ([self.pooled] if self.pooled is not None else [])
         for src in everything:
-            for metric in src.metrics:
-                if metric.results:
-                    results.update(metric.evaluate())
+            scored = [metric for metric in src.metrics if metric.results]
+            for metric in scored:
+                results.update(metric.evaluate())
+            if scored and src.missing:
+                results[f"{src.prefix}/scored_keypoints"] = float(src.schema.num_keypoints)
         return results
 
 
