@@ -58,6 +58,16 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str, cfg=None) -> No
         runner.close(synchronize=finished)
 
 
+def _one_process(cfg, work_dir) -> Runner:
+    """The same training in a single process, for comparison."""
+    runner = Runner(cfg, work_dir=work_dir, device="cpu", progress_bar=False)
+    try:
+        runner.train()
+    finally:
+        runner.close()
+    return runner
+
+
 def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
     for name in DIST_ENV:
         monkeypatch.delenv(name, raising=False)
@@ -70,12 +80,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, monkeypatch):
     expected = {"coco/AP": 0.5, "coco/count": 5.0, "coco/unique": 5.0}
     assert ranks[0]["metrics"] == ranks[1]["metrics"] == expected
 
-    single = Runner(_cfg(batch_size=4), work_dir=tmp_path / "single", device="cpu",
-                    progress_bar=False)
-    try:
-        single.train()
-    finally:
-        single.close()
+    single = _one_process(_cfg(batch_size=4), tmp_path / "single")
     ddp_ckpt = load_checkpoint(tmp_path / "ddp" / "epoch_2.pth")  # written by rank 0
     assert ddp_ckpt["iteration"] == 8  # 16 samples / (2 ranks x 2) per step, 2 epochs
     for key, value in single.state.module.state_dict().items():
@@ -96,12 +101,7 @@ def test_multi_source_sampler_on_two_gloo_ranks_matches_one_process(tmp_path, mo
     ranks = [torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for key, value in ranks[0]["state_dict"].items():
         assert torch.equal(value, ranks[1]["state_dict"][key]), key
-    single = Runner(multi_source_cfg(8), work_dir=tmp_path / "single", device="cpu",
-                    progress_bar=False)
-    try:
-        single.train()
-    finally:
-        single.close()
+    single = _one_process(multi_source_cfg(8), tmp_path / "single")
     ddp_ckpt = load_checkpoint(tmp_path / "ddp" / "epoch_2.pth")
     assert ddp_ckpt["iteration"] == 6  # ceil(ceil(21 / 2 ranks) / 4) = 3 steps per epoch
     assert ddp_ckpt["sampler"] == {"seed": 3, "epoch": 1}
@@ -124,12 +124,7 @@ def test_ema_under_ddp_averages_the_unwrapped_model(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "ddp"), _ema_cfg(2)), nprocs=2,
              join=True)
-    single = Runner(_ema_cfg(4), work_dir=tmp_path / "single", device="cpu",
-                    progress_bar=False)
-    try:
-        single.train()
-    finally:
-        single.close()
+    _one_process(_ema_cfg(4), tmp_path / "single")
     ddp, one = (load_checkpoint(tmp_path / run / "epoch_2.pth") for run in ("ddp", "single"))
     assert set(ddp["ema_state_dict"]) == {"steps"} | {f"module.{k}" for k in ddp["state_dict"]}
     assert int(ddp["ema_state_dict"]["steps"]) == 8
