@@ -144,3 +144,10 @@ def test_no_module_over_400_lines():
     long = {name: n for name, path in module_names().items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}
     assert long == {}
+
+
+def test_runner_is_assembly_only():
+    """engine/runner.py only assembles (issue 13): the loop, settings, state and hooks live
+    in their own modules, which keeps it at 250 lines at most."""
+    path = module_names()["posemix.engine.runner"]
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 250
