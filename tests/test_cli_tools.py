@@ -38,6 +38,25 @@ def test_union_command_writes_coco_aic(tmp_path, capsys):
     assert load_schema(str(out)).keypoints == load_schema("coco").keypoints
 
 
+def test_union_command_takes_user_aliases(tmp_path, capsys):
+    """A lab skeleton's 'LHand'/'RHand' are new keypoints to the vocabulary (a hand is never
+    the wrist by itself); the user's --alias Hand=wrist makes them COCO's wrists."""
+    lab = tmp_path / "lab.py"
+    lab.write_text(
+        "dataset_info = dict(dataset_name='lab', keypoint_info={\n"
+        " 0: dict(name='LHand', id=0, color=[0, 0, 0], type='upper', swap='RHand'),\n"
+        " 1: dict(name='RHand', id=1, color=[0, 0, 0], type='upper', swap='LHand')},\n"
+        " skeleton_info={}, joint_weights=[1.0, 1.0], sigmas=[0.05, 0.05])\n")
+    out = tmp_path / "union.py"
+    assert main(["union", "coco", str(lab), "-o", str(out)]) == 0
+    assert load_schema(str(out)).keypoints[17:] == ("LHand", "RHand")
+    assert main(["union", "coco", str(lab), "--alias", "Hand=wrist", "-o", str(out)]) == 0
+    assert load_schema(str(out)).keypoints == load_schema("coco").keypoints
+    assert "17 keypoints" in capsys.readouterr().out
+    assert main(["union", "coco", str(lab), "--alias", "Hand", "-o", str(out)]) == 2
+    assert "--alias takes NAME=CANONICAL" in capsys.readouterr().err
+
+
 def test_inspect_writes_the_mapping_report(fixtures_dir, request, tmp_path, capsys):
     argv = ["inspect", str(request.config.rootpath / COMBINE), "--report", str(tmp_path),
             "--cfg-options", *fixture_options(fixtures_dir)]

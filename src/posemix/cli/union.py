@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from posemix.cli.common import add_alias_arg, parse_aliases
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("union", help="write the union (or a merge target) of keypoint "
@@ -12,6 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("schemas", nargs="+", help="built-in names (coco, aic, ...) or metainfo files")
     p.add_argument("--target", help="merge into this schema instead of building the union")
     p.add_argument("--name", help="dataset_name of the result (default: names joined by _)")
+    add_alias_arg(p)
     p.add_argument("-o", "--output", required=True, help="the metainfo file to write")
     p.set_defaults(func=run)
     return p
@@ -20,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from posemix.keypoints import union_from_spec, write_metainfo_file
 
-    schema, notes = union_from_spec(args.schemas, args.target, args.name)
+    schema, notes = union_from_spec(args.schemas, args.target, args.name,
+                                    parse_aliases(args.alias))
     for note in notes:
         print(f"posemix union: note: {note}", file=sys.stderr)
     write_metainfo_file(schema, args.output)
