@@ -20,7 +20,7 @@ from posemix.api import load_model
 from posemix.cli import main
 from posemix.config import Config
 from posemix.deploy.export import ExportGraph, export_onnx
-from posemix.deploy.onnx_runtime import OnnxPoseModel
+from posemix.deploy.onnx_runtime import CPU, CUDA, OnnxPoseModel, providers
 from posemix.engine.checkpoint import save_checkpoint
 from posemix.errors import PosemixError
 from posemix.inference import infer
@@ -446,3 +446,23 @@ def test_damaged_metadata_names_file_and_field(exported, tmp_path, field, value,
     onnx.save(proto, str(damaged))
     with pytest.raises(PosemixError, match=rf"{damaged}: {message}"):
         OnnxPoseModel(damaged)
+
+
+@pytest.mark.parametrize("has_provider,has_gpu", [(False, False), (True, False), (True, True)])
+def test_onnx_runtime_picks_cuda_only_where_it_runs(monkeypatch, has_provider, has_gpu):
+    """No device given: CUDA where onnxruntime has the provider and a GPU is present, else
+    the CPU; asking for CUDA without the provider names the package that has it."""
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: [CUDA, CPU] if has_provider else [CPU])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: has_gpu)
+    assert providers(None) == ([CUDA, CPU] if has_provider and has_gpu else [CPU])
+    assert providers("cpu") == [CPU]
+    if has_provider:
+        assert providers("cuda:0") == [CUDA, CPU]
+    else:
+        with pytest.raises(PosemixError, match="onnxruntime-gpu"):
+            providers("cuda")
+    with pytest.raises(PosemixError, match="runs on 'cpu' or 'cuda'"):
+        providers("mps")
