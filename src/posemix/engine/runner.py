@@ -215,8 +215,8 @@ class Runner:
         self.logger = RunLogger(self.work_dir if write_logs else None, self.ctx.is_main,
                                 progress_bar=False)
         metrics = evaluate(module, loader, evaluator, self.ctx)
-        self.logger.evaluation("test", int(saved.get("epoch", 0)), int(saved.get(
-            "iteration", 0)), metrics, getattr(evaluator, "notes", ()))
+        at = int(saved.get("epoch", 0)), int(saved.get("iteration", 0))
+        self.logger.evaluation("test", *at, metrics, getattr(evaluator, "notes", ()))
         return metrics
 
 
