@@ -32,7 +32,7 @@ def test_comparison_table_has_a_column_per_model_and_dashes_outside_a_layout():
                         "| 0.310 |")
     assert "| AIC-like val: head top PCK@0.1 | — | 0.900 | 0.930 | — |" in lines
     assert "| training iterations | 2700 | — | — | — |" in lines
-    assert "| minutes (training + evaluation) | 2.500 | — | — | — |" in lines
+    assert "| minutes (training + evaluation) | 2.5 | — | — | — |" in lines
     assert not any("neck" in line for line in lines)  # no model measured it
 
 

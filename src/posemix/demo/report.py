@@ -12,20 +12,19 @@ from collections.abc import Mapping
 from posemix.evaluation.verdict import judge, references_from_metrics, verdict_line
 
 SOURCES = ("coco", "aic")
-ROWS = (("coco/AP", "COCO-like val: COCO AP (17 keypoints)"),
-        ("aic/AP", "AIC-like val: AIC AP (14 keypoints, AIC sigmas)"),
-        ("coco/PCK", "COCO-like val: PCK@0.1"),
-        ("aic/PCK", "AIC-like val: PCK@0.1"),
-        ("aic/PCK/head_top", "AIC-like val: head top PCK@0.1"),
-        ("aic/PCK/neck", "AIC-like val: neck PCK@0.1"),
-        ("iterations", "training iterations"),
-        ("minutes", "minutes (training + evaluation)"))
+# metric key, row label, decimals shown
+ROWS = (("coco/AP", "COCO-like val: COCO AP (17 keypoints)", 3),
+        ("aic/AP", "AIC-like val: AIC AP (14 keypoints, AIC sigmas)", 3),
+        ("coco/PCK", "COCO-like val: PCK@0.1", 3),
+        ("aic/PCK", "AIC-like val: PCK@0.1", 3),
+        ("aic/PCK/head_top", "AIC-like val: head top PCK@0.1", 3),
+        ("aic/PCK/neck", "AIC-like val: neck PCK@0.1", 3),
+        ("iterations", "training iterations", 0),
+        ("minutes", "minutes (training + evaluation)", 1))
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return str(int(value)) if float(value).is_integer() and value > 1 else f"{value:.3f}"
+def _fmt(value: float | None, decimals: int) -> str:
+    return "—" if value is None else f"{value:.{decimals}f}"
 
 
 def comparison_table(results: Mapping[str, Mapping[str, float]]) -> str:
@@ -34,10 +33,10 @@ def comparison_table(results: Mapping[str, Mapping[str, float]]) -> str:
     names = list(results)
     rows = ["| metric (own layout of each source) | " + " | ".join(names) + " |",
             "|---" * (len(names) + 1) + "|"]
-    for key, label in ROWS:
+    for key, label, decimals in ROWS:
         if any(key in scores for scores in results.values()):
-            rows.append(f"| {label} | "
-                        + " | ".join(_fmt(results[n].get(key)) for n in names) + " |")
+            rows.append(f"| {label} | " + " | ".join(_fmt(results[n].get(key), decimals)
+                                                      for n in names) + " |")
     return "\n".join(rows)
 
 
