@@ -57,10 +57,16 @@ elif mode != "none":
     def signalled_loss(self, inputs, targets):
         calls[0] += 1
         if calls[0] == n:
-            os.kill(os.getpid(), getattr(signal, mode))
+            if mode == "SIGTERM-group":  # as `timeout` and cluster schedulers do
+                os.killpg(0, signal.SIGTERM)
+            else:
+                os.kill(os.getpid(), getattr(signal, mode))
         return loss(self, inputs, targets)
     test_engine.EngineToyModel.loss = signalled_loss
-train(test_reliability.run_cfg(), work_dir=work_dir, resume=True)
+cfg = test_reliability.run_cfg()
+if mode == "SIGTERM-group":
+    cfg.train_dataloader.num_workers = 1
+train(cfg, work_dir=work_dir, resume=True)
 """
 
 
@@ -73,10 +79,12 @@ def run_cfg():
 
 
 def run_child(work_dir: Path, mode: str = "none", n: int = 0) -> subprocess.CompletedProcess:
+    """The child in a process group of its own, which 'SIGTERM-group' signals whole."""
     script = CHILD.format(tests=str(TESTS))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-c", script, mode, str(n), str(work_dir)],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
 
 
 @pytest.fixture(autouse=True)
@@ -166,6 +174,31 @@ def test_sigterm_finishes_the_step_checkpoints_and_exits_cleanly(straight, tmp_p
     assert "resumed from" in done.stdout and "iter_5.pth" in done.stdout
     assert not list(work_dir.glob("iter_*.pth"))  # superseded by the next epoch checkpoint
     assert_same_run(straight, work_dir)
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_spares_the_data_workers(straight, tmp_path):
+    """A scheduler signals the run and its DataLoader workers together: the workers ignore
+    it, so the step in progress still finishes and is checkpointed."""
+    work_dir = tmp_path / "preempted"
+    done = run_child(work_dir, "SIGTERM-group", 5)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stopped by signal 15 after iteration 5" in done.stdout
+    assert "DataLoader worker" not in done.stderr
+    assert read_pointer(work_dir) == work_dir / "iter_5.pth"
+    done = run_child(work_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_same_run(straight, work_dir)
+
+
+def test_data_workers_ignore_sigterm():
+    """What spares them above, checked directly: the worker init ignores SIGTERM."""
+    script = ("import signal; from posemix.data.loader import seed_worker; "
+              "seed_worker(0, seed=0, rank=0, num_workers=1); "
+              "print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "True", done.stderr
 
 
 def test_sigint_in_process_stops_after_the_step_and_resumes_exactly(straight, tmp_path,

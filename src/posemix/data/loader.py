@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import signal
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,11 @@ LOADER_KEYS = {"batch_size", "num_workers", "persistent_workers", "drop_last", "
 def seed_worker(worker_id: int, seed: int, rank: int, num_workers: int) -> None:
     """DataLoader ``worker_init_fn``: mmengine's ``num_workers·rank + worker_id + seed`` seeds
     each worker's global generators (per-sample draws come from (seed, epoch, index) anyway),
-    and keeps the worker's memory flat (posemix.data.workers)."""
+    and keeps the worker's memory flat (posemix.data.workers). Workers ignore SIGTERM: a
+    scheduler (or ``timeout``) signals the whole process group, and a worker dying of it
+    would abort the step that the main process is finishing before its checkpoint; the
+    main process shuts the workers down when it exits."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_mmap_threshold()
     worker_seed = num_workers * rank + worker_id + seed
     random.seed(worker_seed)
