@@ -507,6 +507,33 @@ def test_save_best_keeps_one_best_file_and_records_it(tmp_path):
     assert [(r["epoch"], r["coco/AP"]) for r in val] == [(1, 0.3), (2, 0.7), (3, 0.5), (4, 0.7)]
 
 
+def test_a_save_best_typo_fails_at_the_first_validation_with_the_epoch_checkpointed(tmp_path):
+    cfg = toy_cfg(max_epochs=2, val_values=[0.3, 0.7],
+                  default_hooks=dict(checkpoint=dict(interval=1, save_best="coco/APP")))
+    with pytest.raises(ConfigError, match=r"save_best='coco/APP' is not among the validation "
+                       r"metrics \['coco/AP', .*continue with --resume"):
+        train(cfg, work_dir=str(tmp_path))
+    assert load_checkpoint(tmp_path / "epoch_1.pth")["iteration"] == 3
+    assert (tmp_path / "last_checkpoint").read_text() == "epoch_1.pth"
+
+
+def test_a_failing_validation_leaves_the_epoch_checkpointed_and_unlogged(tmp_path,
+                                                                        monkeypatch):
+    def broken(self, results):
+        raise FileNotFoundError("val image missing")
+
+    monkeypatch.setattr(EngineScriptedMetric, "compute_metrics", broken)
+    with pytest.raises(FileNotFoundError, match="val image missing"):
+        train(toy_cfg(max_epochs=2, val_values=[0.3]), work_dir=str(tmp_path))
+    assert load_checkpoint(tmp_path / "epoch_1.pth")["iteration"] == 3
+    assert not [r for r in records(tmp_path) if r["mode"] == "val"]
+    monkeypatch.undo()  # fixed: the run continues with the second epoch
+    metrics = train(toy_cfg(max_epochs=2, val_values=[0.3]), work_dir=str(tmp_path),
+                    resume=True)
+    assert metrics["coco/AP"] == 0.3
+    assert load_checkpoint(tmp_path / "epoch_2.pth")["iteration"] == 6
+
+
 def test_logs_metrics_jsonl_and_curves_png(tmp_path, capsys):
     train(toy_cfg(max_epochs=2, val_values=[0.4, 0.6]), work_dir=str(tmp_path))
     logged = records(tmp_path)

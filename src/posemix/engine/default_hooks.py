@@ -14,6 +14,7 @@ from posemix.engine.checkpoint import CheckpointPolicy, CheckpointWriter, rng_st
 from posemix.engine.hooks import Hook
 from posemix.engine.logger import LOG_INTERVAL
 from posemix.engine.schedulers import step_schedulers
+from posemix.errors import ConfigError
 from posemix.registry import HOOKS
 
 
@@ -35,6 +36,8 @@ class LoggerHook(Hook):
                                  outputs["data_time"])
 
     def after_val_epoch(self, runner: Any, metrics: Mapping[str, float]) -> None:
+        if not metrics:  # the validation failed: nothing to log
+            return
         evaluator = runner.validation[1] if runner.validation else None
         runner.logger.evaluation("val", runner.state.epoch, runner.state.iteration, metrics,
                                  getattr(evaluator, "notes", ()))
@@ -87,7 +90,12 @@ class CheckpointHook(Hook):
 
     def after_val_epoch(self, runner: Any, metrics: Mapping[str, float]) -> None:
         state = runner.state
-        metric = state.policy.best_improved(metrics)
+        try:
+            metric = state.policy.best_improved(metrics)
+        except ConfigError as err:  # save_best names no metric: keep the epoch's training
+            self._save_epoch(runner)
+            raise ConfigError(f"{err}; the epoch's training is checkpointed: fix the name "
+                              "and continue with --resume") from None
         if metric is not None and runner.ctx.is_main:
             path = self._writer(runner).save_best(state.epoch, metric,
                                                   runner.checkpoint(None, full=False))

@@ -188,14 +188,23 @@ class EpochBasedTrainLoop:
         return {"loss": total, "log_vars": values, "lr": lr}
 
     def after_epoch(self, state: TrainState) -> None:
-        """The ``after_train_epoch`` hooks, then validation when due."""
+        """The ``after_train_epoch`` hooks, then validation when due. A validation that
+        fails (a val image folder that is wrong, say) still ends with the
+        ``after_val_epoch`` hooks, without metrics, so the epoch just trained is
+        checkpointed before the error surfaces."""
         runner = self.runner
         runner.call_hook("after_train_epoch")
         if not runner.validates_after(state.epoch):
             return
         val, evaluator = runner.validation
         runner.call_hook("before_val_epoch")
-        state.metrics = evaluate(state.module, val, evaluator, runner.ctx)
+        try:
+            state.metrics = evaluate(state.module, val, evaluator, runner.ctx)
+        except Exception:
+            runner.call_hook("after_val_epoch", {})
+            runner.info(f"validation after epoch {state.epoch} failed; the epoch's training "
+                        "is checkpointed: fix the cause and continue with --resume")
+            raise
         runner.call_hook("after_val_epoch", state.metrics)
 
     def _skip_unreadable(self, state: TrainState, skipped: list[tuple[str, str]]) -> None:
