@@ -51,6 +51,8 @@ def test_references_from_values_and_metrics_files(tmp_path):
 
 @pytest.mark.parametrize("content, item, match", [
     (None, "coco=high", "'high' is not a number"),
+    (None, "coco=55.2", r"coco/AP is a fraction between 0 and 1 \(0.552, not 55.2\)"),
+    (None, "coco/AP .5=-0.1", "fraction between 0 and 1"),
     (None, "nowhere.json", "neither source=score nor an existing metrics file"),
     ('{"combined": {"coco/AP": 0.6}}', "FILE", "no single-source scores found"),
     ('{"coco_only": {"coco/AP": "0.6"}}', "FILE", "must be a number"),
@@ -96,4 +98,7 @@ def test_train_command_ends_with_the_verdict(fixtures_dir, request, tmp_path, ca
     # a bad reference stops the command before any training
     calls.clear()
     assert main(argv[:4] + ["--reference", "coco=x"] + argv[8:]) == 2
+    assert main(argv[:4] + ["--reference", "cocoo=0.6"] + argv[8:]) == 2
+    assert "the run has no source 'cocoo'; its sources are coco, aic" \
+        in capsys.readouterr().err
     assert not calls

@@ -32,11 +32,21 @@ def run(args: argparse.Namespace) -> int:
     from posemix.checks import refuse_mapping_errors
     from posemix.engine import train
     from posemix.engine.build import resolve_work_dir
-    from posemix.evaluation.verdict import judge, parse_references, verdict_line, write_verdict
+    from posemix.evaluation.verdict import (
+        check_reference_sources,
+        judge,
+        parse_references,
+        verdict_line,
+        write_verdict,
+    )
 
     cfg = load_config(args.config, args.cfg_options)
-    refuse_mapping_errors(build_dataset(cfg, "train"), args.force)
+    dataset = build_dataset(cfg, "train")
+    refuse_mapping_errors(dataset, args.force)
     references = parse_references(args.reference or [])  # bad values fail before training
+    sources = getattr(dataset, "source_names", ())
+    if references and len(sources) > 1:  # one source: the metric's own prefix names it
+        check_reference_sources(references, sources)
     metrics = train(cfg, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
                     device=args.device)
     if references and os.environ.get("RANK", "0") == "0":

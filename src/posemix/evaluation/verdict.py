@@ -89,9 +89,14 @@ def parse_references(items: Iterable[str]) -> dict[str, float]:
         name, eq, value = item.partition("=")
         if eq:
             try:
-                out[_metric_key(name.strip())] = float(value)
+                score = float(value)
             except ValueError:
                 raise ConfigError(f"--reference {item}: '{value}' is not a number") from None
+            key = _metric_key(name.strip())
+            if _is_fraction(key) and not 0.0 <= score <= 1.0:
+                raise ConfigError(f"--reference {item}: {key} is a fraction between 0 and 1 "
+                                  f"(0.552, not 55.2)")
+            out[key] = score
             continue
         path = Path(item)
         try:
@@ -105,6 +110,22 @@ def parse_references(items: Iterable[str]) -> dict[str, float]:
             raise ConfigError(f"--reference {path}: a metrics file holds a JSON object")
         out.update(references_from_metrics(data, str(path)))
     return out
+
+
+def _is_fraction(key: str) -> bool:
+    """AP, AR and PCK scores (and their variants such as 'AP .5') lie in [0, 1]."""
+    return key.rpartition("/")[2].split(" ")[0] in ("AP", "AR", "PCK")
+
+
+def check_reference_sources(references: Mapping[str, float], sources: Iterable[str]) -> None:
+    """Before training: every reference names one of the run's sources, so that a typo is
+    not found out as 'not measured' once training is over."""
+    known = list(sources)
+    for key in references:
+        source = key.split("/")[0]
+        if source not in known:
+            raise ConfigError(f"--reference {key}: the run has no source '{source}'; its "
+                              f"sources are {', '.join(known)}")
 
 
 def judge(metrics: Mapping[str, float], references: Mapping[str, float]
