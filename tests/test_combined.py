@@ -158,6 +158,28 @@ def test_inspect_combine_config_on_fixtures(fixtures_dir, request, capsys):
     assert aic["dump"][0]["defined"][:5] == [False] * 5
 
 
+def test_inspect_dump_alone_prints_json(fixtures_dir, request, capsys):
+    argv = ["inspect", str(request.config.rootpath / COMBINE), "--dump", "1",
+            "--cfg-options", *fixture_options(fixtures_dir)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(argv) == 0
+    coco, aic = json.loads(capsys.readouterr().out)["sources"]
+    assert len(coco["dump"]) == len(aic["dump"]) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["inspect", "c.py", "--dump", "-1"], "argument --dump: must be 0 or more, got -1"),
+    (["demo", "--epochs", "0"], "argument --epochs: must be 1 or more, got 0"),
+    (["demo", "--images", "many"], "argument --images: 'many' is not an integer"),
+    (["demo-data", "--workers", "0"], "argument --workers: must be 1 or more, got 0"),
+])
+def test_counts_out_of_range_are_refused_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_inspect_text_output(fixtures_dir, request, capsys):
     argv = ["inspect", str(request.config.rootpath / COMBINE), "--cfg-options",
             *fixture_options(fixtures_dir)]

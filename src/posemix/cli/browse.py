@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from posemix.cli.common import SPLITS, add_config_args
+from posemix.cli.common import SPLITS, add_config_args, at_least
 
 
 def add_browse_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def add_browse_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_config_args(p)
     p.add_argument("-o", "--out-dir",
                    help="where the pictures go (default work_dirs/CONFIG_NAME/browse)")
-    p.add_argument("-n", "--per-source", type=int, default=8, metavar="N",
+    p.add_argument("-n", "--per-source", type=at_least(1), default=8, metavar="N",
                    help="samples per source (default 8)")
     p.add_argument("--split", choices=SPLITS, default="train")
     p.add_argument("--seed", type=int, default=0, help="which samples are drawn (default 0)")

@@ -30,3 +30,18 @@ def parse_aliases(items: list[str]) -> dict[str, str]:
             raise PosemixError(f"--alias takes NAME=CANONICAL (e.g. Hand=wrist), got '{item}'")
         aliases[name] = canon
     return aliases
+
+
+def at_least(minimum: int):
+    """An argparse ``type``: an integer >= ``minimum``, refused by argparse itself (usage
+    and a one-line error) before the command does any work."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from posemix.cli.common import at_least
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from posemix.demo.run import DEFAULT_MODELS, MODELS, REGIME_NOTES
@@ -22,10 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--models", type=lambda v: v.split(","), metavar="A,B",
                    help="train only these models (comma-separated, among "
                         f"{', '.join(MODELS)})")
-    p.add_argument("--epochs", type=int, help="epochs of the mixed models (default: "
+    p.add_argument("--epochs", type=at_least(1), help="epochs of the mixed models (default: "
                                               "configs/demo/combine.py's max_epochs); the "
                                               "baselines get as many iterations")
-    p.add_argument("--images", type=int, default=2000,
+    p.add_argument("--images", type=at_least(4), default=2000,
                    help="AIC-like train images (default 2000; the COCO-like set has a "
                         "quarter of them in the scarce regime)")
     p.add_argument("--seed", type=int, default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from posemix.cli.common import at_least
 from posemix.demo.generate import DATASETS, generate_demo_data
 
 
@@ -14,11 +15,12 @@ def add_demo_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         description="Render synthetic people into a COCO-like and an AIC-like dataset.")
     p.add_argument("--out", required=True, help="output folder (holds coco-like/, aic-like/)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--images", type=int, default=2000, metavar="N",
+    p.add_argument("--images", type=at_least(1), default=2000, metavar="N",
                    help="train images per dataset (default 2000)")
-    p.add_argument("--val-images", type=int, default=None, metavar="N",
+    p.add_argument("--val-images", type=at_least(1), default=None, metavar="N",
                    help="val images per dataset (default N/10)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    p.add_argument("--workers", type=at_least(1), default=None,
+                   help="processes (default: CPU count)")
     p.add_argument("--force", action="store_true", help="regenerate even if the data exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

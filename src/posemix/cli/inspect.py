@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from posemix.cli.common import SPLITS, add_config_args
+from posemix.cli.common import SPLITS, add_config_args, at_least
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_config_args(p)
     p.add_argument("--split", choices=SPLITS, default="train")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--dump", type=int, default=0, metavar="N",
-                   help="add each source's first N converted instances")
+    p.add_argument("--dump", type=at_least(0), default=0, metavar="N",
+                   help="add each source's first N converted instances (implies --json: "
+                        "instances are data to read by program)")
     p.add_argument("--report", metavar="DIR", help="also write the HTML mapping report")
     p.set_defaults(func=run)
     return p
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_dataset(cfg, args.split)
     sampler = composing_sampler(cfg.get(f"{args.split}_dataloader"), dataset)
     summary = summarize(dataset, dump=args.dump, sampler=sampler)
-    print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    as_json = args.json or args.dump > 0
+    print(json.dumps(summary, indent=1) if as_json else format_summary(summary))
     if args.report:
         from posemix.report import write_report
 
