@@ -534,6 +534,31 @@ def test_a_failing_validation_leaves_the_epoch_checkpointed_and_unlogged(tmp_pat
     assert load_checkpoint(tmp_path / "epoch_2.pth")["iteration"] == 6
 
 
+@pytest.mark.parametrize("override, message", [
+    (dict(optim_wrapper=dict(optimizer=dict(type="Adam", lr="fast"))),
+     r"optimizer 'Adam': 'lr' must be a number \(its default is 0.001\), got 'fast'"),
+    (dict(default_hooks=dict(logger=dict(type="LoggerHook", interval="abc"))),
+     "'interval' must be a number"),
+    (dict(param_scheduler=[dict(type="LinearLR", end="abc")]), "'end' must be a number"),
+    (dict(randomness=dict(seed="abc")), "randomness.seed must be a non-negative integer"),
+    (dict(randomness=dict(seed=1, deterministic="yes")),
+     "randomness.deterministic must be True or False"),
+    (dict(train_dataloader=dict(batch_size=4, num_workers=-1,
+                                dataset=dict(type="EngineToyDataset"))),
+     r"train_dataloader.num_workers must be 0 \(load in the main process\) or more, got -1"),
+])
+def test_values_of_the_wrong_kind_are_config_errors(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        train(toy_cfg(max_epochs=1, **override), work_dir=str(tmp_path))
+
+
+def test_a_misspelt_run_key_is_pointed_out(tmp_path):
+    cfg = toy_cfg(max_epochs=1, optim_wraper=dict(optimizer=dict(type="Adam", lr=0.1)))
+    with pytest.warns(UserWarning, match="config key 'optim_wraper' is not read by the run; "
+                                         "did you mean 'optim_wrapper'"):
+        train(cfg, work_dir=str(tmp_path))
+
+
 def test_logs_metrics_jsonl_and_curves_png(tmp_path, capsys):
     train(toy_cfg(max_epochs=2, val_values=[0.4, 0.6]), work_dir=str(tmp_path))
     logged = records(tmp_path)

@@ -423,6 +423,12 @@ def test_out_channels_from_num_keypoints_and_disagreement():
         tiny_model(test_cfg=dict(output_keypoint_indices=[0, 19]))
 
 
+@pytest.mark.parametrize("key", ["flip_test", "shift_heatmap", "output_heatmaps"])
+def test_test_cfg_switches_must_be_booleans(key):
+    with pytest.raises(ConfigError, match=f"test_cfg.{key} must be True or False, got 'maybe'"):
+        tiny_model(test_cfg={key: "maybe"})
+
+
 @pytest.mark.parametrize("cfg, message", [
     (dict(type="HRNet", extra={k: v for k, v in TINY_EXTRA.items() if k != "stage3"}),
      "no 'stage3'"),

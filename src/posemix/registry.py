@@ -97,9 +97,16 @@ class Registry:
 
 def check_arguments(target: Callable[..., Any], args: dict[str, Any], what: str,
                     require: bool = True) -> None:
-    """Raise ConfigError if ``args`` names parameters ``target`` does not take (and, with
-    ``require``, if it leaves out required ones)."""
+    """Raise ConfigError if ``args`` names parameters ``target`` does not take, gives text
+    where the default is a number or a bool (``lr='fast'``: torch would fail deep inside
+    its first step), or, with ``require``, leaves out required ones."""
     params = inspect.signature(target).parameters
+    for key, value in args.items():
+        default = params[key].default if key in params else None
+        if isinstance(value, str) and isinstance(default, (int, float)):  # bool too
+            kind = "True or False" if isinstance(default, bool) else "a number"
+            raise ConfigError(f"{what}: '{key}' must be {kind} (its default is {default!r}), "
+                              f"got {value!r}")
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     valid = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]

@@ -128,7 +128,10 @@ def build_loader(loader_cfg: Mapping[str, Any], split: str, seed: int, rank: int
         dataset.seed = seed
     sampler_cfg = cfg.get("sampler") or {"type": "DefaultSampler", "shuffle": split == "train"}
     sampler = _build_sampler(sampler_cfg, dataset, batch_size, seed)
-    num_workers = int(cfg.get("num_workers", 0))
+    num_workers = cfg.get("num_workers", 0)
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"{where}.num_workers must be 0 (load in the main process) or more, "
+                          f"got {num_workers!r}")
     extra: dict[str, Any] = {}
     if num_workers > 0:
         extra["persistent_workers"] = bool(cfg.get("persistent_workers", False))

@@ -4,6 +4,7 @@ their files, and the head's size against the training schema."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import warnings
 from collections.abc import Mapping
@@ -15,10 +16,30 @@ from posemix.errors import ConfigError
 from posemix.keypoints import load_schema
 from posemix.registry import DATASETS, MODELS, OPTIMIZERS, check_config_tree, registered_type
 
+# the top-level keys a run reads (MMPose's runtime vocabulary); others are the config's
+# own variables (codec, train_pipeline, ...), unless one is a near miss of these
+RUN_KEYS = ("model", "optim_wrapper", "param_scheduler", "auto_scale_lr", "train_cfg",
+            "val_cfg", "test_cfg", "train_dataloader", "val_dataloader", "test_dataloader",
+            "val_evaluator", "test_evaluator", "default_hooks", "custom_hooks", "randomness",
+            "env_cfg", "custom_imports", "load_from", "resume", "work_dir")
+
+
+def warn_near_misses(cfg: Mapping[str, Any]) -> None:
+    """A top-level key one typo away from a key the run reads (``optim_wraper``) is
+    almost surely meant as that key, which then silently keeps its default."""
+    for key in cfg:
+        if key not in RUN_KEYS:
+            close = difflib.get_close_matches(key, RUN_KEYS, n=1, cutoff=0.85)
+            if close:
+                warnings.warn(f"config key '{key}' is not read by the run; did you mean "
+                              f"'{close[0]}'?", stacklevel=2)
+
 
 def check_before_data(cfg: Mapping[str, Any]) -> None:
     """The config errors that need no data, found before any annotation is read: the
-    model type, the optimizer settings, the dataset types and their files."""
+    model type, the optimizer settings, the dataset types and their files (and a
+    warning for a top-level key that looks like a misspelt run key)."""
+    warn_near_misses(cfg)
     if not cfg.get("model"):
         raise ConfigError("the config has no model")
     registered_type(MODELS, cfg["model"])

@@ -34,8 +34,14 @@ class Randomness:
         section = dict(cfg.get("randomness") or {})
         reject_unknown_keys(section, RANDOMNESS_KEYS, "randomness")
         seed = section.get("seed")
-        return cls(int(seed if seed is not None else 0), bool(section.get("deterministic", False)),
-                   bool(section.get("diff_rank_seed", False)))
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or seed < 0):
+            raise ConfigError(f"randomness.seed must be a non-negative integer, got {seed!r}")
+        flags = {key: section.get(key, False) for key in ("deterministic", "diff_rank_seed")}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"randomness.{key} must be True or False, got {value!r}")
+        return cls(seed or 0, **flags)
 
     def apply(self, rank: int) -> None:
         """Seed Python, numpy and torch for ``rank``."""

@@ -32,9 +32,16 @@ _TEST_CFG_KEYS = {"flip_test", "flip_mode", "shift_heatmap", "output_keypoint_in
 _TRAIN_CFG_KEYS = {"compute_acc"}
 
 
+_TEST_CFG_SWITCHES = ("flip_test", "shift_heatmap", "output_heatmaps")
+
+
 def _check_keys(cfg: Mapping[str, Any] | None, valid: set[str], what: str) -> dict[str, Any]:
     cfg = dict(cfg or {})
     reject_unknown_keys(cfg, valid, f"TopdownPoseEstimator {what}")
+    for key in _TEST_CFG_SWITCHES:
+        if key in cfg and not isinstance(cfg[key], bool):
+            raise ConfigError(f"TopdownPoseEstimator {what}.{key} must be True or False, "
+                              f"got {cfg[key]!r}")
     return cfg
 
 
