@@ -32,6 +32,7 @@ from posemix.engine import (
 from posemix.engine.checkpoint import rng_state, set_rng_state
 from posemix.engine.loops import EpochBasedTrainLoop
 from posemix.engine.optim import OptimizerStep, build_optimizer, parse_optim_wrapper, scale_lr
+from posemix.engine.runner import Runner
 from posemix.errors import CheckpointError, ConfigError, PosemixError
 from posemix.evaluation.base import BaseMetric
 from posemix.keypoints import load_schema
@@ -557,6 +558,18 @@ def test_a_misspelt_run_key_is_pointed_out(tmp_path):
     with pytest.warns(UserWarning, match="config key 'optim_wraper' is not read by the run; "
                                          "did you mean 'optim_wrapper'"):
         train(cfg, work_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("bar", [True, False])
+def test_validation_shows_a_progress_bar_with_the_training_one(tmp_path, capsys, bar):
+    runner = Runner(toy_cfg(max_epochs=1, val_values=[0.5]), work_dir=str(tmp_path),
+                    progress_bar=bar)
+    try:
+        runner.train()
+    finally:
+        runner.close()
+    # 5 val samples in batches of 3
+    assert ("evaluating: " in capsys.readouterr().err) is bar
 
 
 def test_logs_metrics_jsonl_and_curves_png(tmp_path, capsys):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -86,14 +87,20 @@ def evaluator_for_model(evaluator_cfg: Any, dataset: Any, module: nn.Module,
 
 
 def evaluate(module: nn.Module, loader: Loader, evaluator: Any,
-             ctx: dist.DistContext) -> dict[str, float]:
+             ctx: dist.DistContext, progress: bool | None = False) -> dict[str, float]:
     """Predict every sample of ``loader`` on every rank, evaluate on rank 0 (predictions
     gathered in dataset order, sampler padding dropped) and return the metrics on all
-    ranks. ``evaluator`` is only needed on rank 0."""
+    ranks. ``evaluator`` is only needed on rank 0. ``progress``: a bar over the batches (a
+    COCO-size val set takes minutes on a CPU); None: when stderr is a terminal."""
+    from tqdm import tqdm
+
     module.eval()
     local: list[tuple[dict, dict]] = []
+    shown = sys.stderr.isatty() if progress is None else progress
+    batches = tqdm(loader.loader, desc="evaluating", unit="batch", leave=False,
+                   dynamic_ncols=True, file=sys.stderr, disable=not (shown and ctx.is_main))
     with torch.no_grad():
-        for batch in loader.loader:
+        for batch in batches:
             preds = module.predict(_inputs_to(batch["inputs"], ctx.device), batch["meta"])
             local.extend(zip(preds, batch["meta"], strict=True))
     parts = dist.gather_to_main(local, ctx)
@@ -199,7 +206,8 @@ class EpochBasedTrainLoop:
         val, evaluator = runner.validation
         runner.call_hook("before_val_epoch")
         try:
-            state.metrics = evaluate(state.module, val, evaluator, runner.ctx)
+            state.metrics = evaluate(state.module, val, evaluator, runner.ctx,
+                                     progress=runner.logger.bar is not None)
         except Exception:
             runner.call_hook("after_val_epoch", {})
             runner.info(f"validation after epoch {state.epoch} failed; the epoch's training "

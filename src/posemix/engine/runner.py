@@ -214,7 +214,7 @@ class Runner:
                      if self.ctx.is_main else None)
         self.logger = RunLogger(self.work_dir if write_logs else None, self.ctx.is_main,
                                 progress_bar=False)
-        metrics = evaluate(module, loader, evaluator, self.ctx)
+        metrics = evaluate(module, loader, evaluator, self.ctx, progress=self.progress_bar)
         at = int(saved.get("epoch", 0)), int(saved.get("iteration", 0))
         self.logger.evaluation("test", *at, metrics, getattr(evaluator, "notes", ()))
         return metrics
