@@ -572,6 +572,16 @@ def test_validation_shows_a_progress_bar_with_the_training_one(tmp_path, capsys,
     assert ("evaluating: " in capsys.readouterr().err) is bar
 
 
+def test_a_fresh_run_refuses_a_work_dir_that_holds_another_run(tmp_path):
+    train(toy_cfg(max_epochs=1), work_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"holds a previous run \(epoch_1.pth\); continue it "
+                                          r"with --resume, or train into a new --work-dir"):
+        train(toy_cfg(max_epochs=2), work_dir=str(tmp_path))
+    assert len([r for r in records(tmp_path) if r["mode"] == "train"]) == 2  # log untouched
+    train(toy_cfg(max_epochs=2), work_dir=str(tmp_path), resume=True)
+    assert load_checkpoint(tmp_path / "epoch_2.pth")["iteration"] == 6
+
+
 def test_logs_metrics_jsonl_and_curves_png(tmp_path, capsys):
     train(toy_cfg(max_epochs=2, val_values=[0.4, 0.6]), work_dir=str(tmp_path))
     logged = records(tmp_path)

@@ -185,6 +185,7 @@ def _train_one(name: str, cfg: Any, out: Path, report: Path, instances: int
     iterations = epochs * math.ceil(instances / cfg.train_dataloader.batch_size)
     print(f"== {name}: {MODELS[name]}.py, {epochs} epochs, {iterations} iterations ==")
     tick = time.time()
+    shutil.rmtree(out / name, ignore_errors=True)  # a demo rerun trains each model afresh
     metrics = train(cfg, work_dir=str(out / name))
     shutil.copyfile(out / name / "curves.png", report / f"curves_{name}.png")
     return {**metrics, "iterations": iterations,

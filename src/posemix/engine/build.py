@@ -19,6 +19,7 @@ from posemix.engine.checkpoint import (
     check_resumable,
     find_resume_checkpoint,
     load_checkpoint,
+    read_pointer,
 )
 from posemix.engine.default_hooks import CheckpointHook
 from posemix.engine.hooks import find_hook
@@ -45,8 +46,15 @@ def resolve_work_dir(cfg: Mapping[str, Any], work_dir: str | os.PathLike | None)
 
 def resume_source(resume: str | bool | None, work_dir: Path) -> Resumed | None:
     """The checkpoint to resume from (read and checked): ``resume`` as a path, or the
-    newest usable one in ``work_dir`` when it is True."""
+    newest usable one in ``work_dir`` when it is True. A fresh run refuses a work dir that
+    holds another run's checkpoints: its stale ``best_*`` / ``epoch_*`` files would sit
+    beside the new ones (and be picked by a later resume or best-checkpoint lookup)."""
     if not resume:
+        previous = sorted(p.name for p in work_dir.glob("*.pth"))
+        if previous or read_pointer(work_dir) is not None:
+            shown = ", ".join(previous[:3]) + (", ..." if len(previous) > 3 else "")
+            raise ConfigError(f"{work_dir} holds a previous run ({shown or 'last_checkpoint'});"
+                              f" continue it with --resume, or train into a new --work-dir")
         return None
     if resume is True:
         found = find_resume_checkpoint(work_dir)
