@@ -61,7 +61,8 @@ def irregular_coco(tmp_path: Path) -> Path:
     ]
     path = tmp_path / "irregular.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "keypoints": ["a", "b", "c"]}]},
+                                "categories": [{"id": 1, "keypoints": ["a", "b", "c"]},
+                                               {"id": 2}]},
                                indent=1))
     return path
 

@@ -237,7 +237,9 @@ def test_aic_native_bad_visibility_code(tmp_path: Path) -> None:
     record = native_record([1, 1, 5, 5])
     record["keypoint_annotations"]["human1"][2] = 0
     path = write_json(tmp_path / "native.json", [record])
-    with pytest.raises(AnnotationError, match=r"human1, field 'keypoint_annotations'.*got 0, 3$"):
+    with pytest.raises(AnnotationError, match=r"human1, field 'keypoint_annotations': "
+                       r"visibility codes must be 1 \(visible\), 2 \(occluded\) or 3 "
+                       r"\(not labelled\), got 0 at keypoint 0$"):
         read_aic_native(path)
 
 

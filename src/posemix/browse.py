@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from posemix.data.datasets import SKIPPED_IMAGE
 from posemix.data.sample import sample_from_table
 from posemix.data.sources import SourceView, source_views
 from posemix.data.table import InstanceTable
-from posemix.errors import ConfigError, PosemixError
+from posemix.errors import ConfigError, ImageError, PosemixError
 from posemix.keypoints import KeypointSchema
 from posemix.keypoints.vocabulary import side
 from posemix.transforms import LoadImage, PackPoseInputs
@@ -53,6 +55,7 @@ CROP_MARGIN = 0.2  # of the box's longer side, around the instance in the mappin
 MAPPING_HEIGHT = 480  # pixels, each side of the mapping panel
 MAPPING_MAX_WIDTH = 640
 SHEET_COLUMNS = 4
+SHOWCASE_TRIES = 10  # instances tried for the mapping panel before its images count as broken
 MUTED: Color = (170, 170, 170)
 
 
@@ -139,12 +142,28 @@ def sample_picture(packed: dict, schema: KeypointSchema, source_name: str) -> np
     return hstack_panels(panels, titles)
 
 
-def showcase_row(table: InstanceTable) -> int:
-    """The instance that shows a mapping best: most labelled keypoints, then largest box."""
+def showcase_rows(table: InstanceTable) -> np.ndarray:
+    """The instances in the order they show a mapping best: most labelled keypoints, then
+    largest box."""
     labelled = (table.visibility > 0).sum(axis=1)
     box = table.bbox
     area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
-    return int(np.lexsort((-area, -labelled))[0])
+    return np.lexsort((-area, -labelled))
+
+
+def _showcase(sub: Any, tries: int = SHOWCASE_TRIES) -> tuple[int, dict, np.ndarray]:
+    """(row, sample, image) of the best showcase instance whose image reads: a missing
+    image must not cost the source its mapping panel. ImageError if none of the first
+    ``tries`` read."""
+    error = None
+    for row in showcase_rows(sub.table)[:tries]:
+        original = sample_from_table(sub.table, int(row), sub.img_prefix, sub.schema)
+        try:
+            return int(row), original, LoadImage()(dict(original))["img"]
+        except ImageError as exc:
+            error = error or exc
+    assert error is not None
+    raise error
 
 
 def crop_around(img: np.ndarray, bbox: np.ndarray, margin: float = CROP_MARGIN,
@@ -223,9 +242,8 @@ def mapping_picture(source: SourceView, schema: KeypointSchema) -> np.ndarray | 
     sub = source.dataset
     if not len(sub.table):
         return None
-    row = showcase_row(sub.table)
-    original = sample_from_table(sub.table, row, sub.img_prefix, sub.schema)
-    crop, to_crop = crop_around(LoadImage()(dict(original))["img"], original["bbox"][0])
+    row, original, img = _showcase(sub)
+    crop, to_crop = crop_around(img, original["bbox"][0])
     layouts = [(original, sub.schema)]
     titles = [f"{source.name} original ({sub.schema.num_keypoints} keypoints, "
               f"{sub.schema.name} names)"]
@@ -256,6 +274,22 @@ def mapping_picture(source: SourceView, schema: KeypointSchema) -> np.ndarray | 
     return vstack_panels(blocks)
 
 
+def load_sample(dataset: Any, index: int, picture: str) -> dict | None:
+    """``dataset[index]``; None, with a warning that ``picture`` is not drawn and names the
+    image, when its image cannot be read (as training skips it): one broken file must not
+    stop the other pictures."""
+    try:
+        packed = dataset[index]
+    except ImageError as exc:  # test mode: the dataset raises instead of marking the sample
+        error = str(exc)
+    else:
+        if SKIPPED_IMAGE not in packed:
+            return packed
+        error = packed["error"]
+    warnings.warn(f"browse: no {picture}: {error}", stacklevel=2)
+    return None
+
+
 def folder_name(source_name: str) -> str:
     """A source name usable as one folder name."""
     return re.sub(r"[^\w.-]+", "_", source_name).strip("._") or "source"
@@ -276,14 +310,23 @@ def browse_dataset(dataset: Any, out_dir: str | Path, per_source: int = 8,
     pictures: dict[str, list[np.ndarray]] = {s.name: [] for s in sources}
     for source, i, index in tqdm(pick_samples(sources, per_source, seed), desc="browse",
                                  unit="sample", disable=None):
-        picture = sample_picture(dataset[index], dataset.schema, source.name)
+        packed = load_sample(dataset, index, f"sample_{i}.png for '{source.name}'")
+        if packed is None:
+            continue
+        picture = sample_picture(packed, dataset.schema, source.name)
         pictures[source.name].append(picture)
         written.append(write_png(folders[source.name] / f"sample_{i}.png", picture))
     for source in sources:
         if pictures[source.name]:
             sheet = contact_sheet(pictures[source.name], SHEET_COLUMNS)
             written.append(write_png(folders[source.name] / "contact_sheet.png", sheet))
-        panel = mapping_picture(source, dataset.schema)
+        try:
+            panel = mapping_picture(source, dataset.schema)
+        except ImageError as exc:
+            warnings.warn(f"browse: no mapping.png for '{source.name}': none of the images of "
+                          f"its best-labelled instances can be read; the first: {exc}",
+                          stacklevel=2)
+            continue
         if panel is not None:
             written.append(write_png(folders[source.name] / "mapping.png", panel))
     return written

@@ -63,6 +63,29 @@ def _fixed(point: np.ndarray) -> tuple[int, int]:
             int(round(float(point[1]) * (1 << _SUBPIXEL))))
 
 
+def _clip_segment(p0: np.ndarray, p1: np.ndarray, lo: np.ndarray,
+                  hi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The part of segment p0-p1 inside the box [lo, hi] (Liang-Barsky), None if it misses
+    the box: cv2 takes only int32 coordinates, and a point far off the picture (a bad
+    label, a diverged prediction) would overflow them."""
+    d = p1 - p0
+    t0, t1 = 0.0, 1.0
+    for axis in range(2):
+        for step, room in ((-d[axis], p0[axis] - lo[axis]), (d[axis], hi[axis] - p0[axis])):
+            if step == 0:
+                if room < 0:
+                    return None
+                continue
+            t = room / step
+            if step < 0:
+                t0 = max(t0, t)
+            else:
+                t1 = min(t1, t)
+    if t0 > t1:
+        return None
+    return p0 + t0 * d, p0 + t1 * d
+
+
 def _mask(values: np.ndarray | Sequence[bool] | None, k: int, name: str,
           default: bool) -> np.ndarray:
     if values is None:
@@ -155,8 +178,9 @@ def draw_pose(img: np.ndarray, keypoints: np.ndarray, schema: KeypointSchema,
     """One instance's pose drawn on a copy of ``img``.
 
     A keypoint is drawn when it is labelled, defined by its source and finite: a filled
-    dot, or a hollow ring when ``occluded``. Links join drawn keypoints only, dashed when
-    an end is occluded. ``colors`` / ``link_colors`` (BGR, e.g. from ``side_colors``)
+    dot, or a hollow ring when ``occluded``; one far off the picture gets no dot, only its
+    links, cut at the picture's edge. Links join such keypoints only, dashed when an end
+    is occluded. ``colors`` / ``link_colors`` (BGR, e.g. from ``side_colors``)
     replace the schema's. ``names`` writes each drawn keypoint's schema name beside it.
     """
     k = schema.num_keypoints
@@ -176,14 +200,23 @@ def draw_pose(img: np.ndarray, keypoints: np.ndarray, schema: KeypointSchema,
     unit = _unit(out, scale)
     radius = max(2, int(round(3 * unit)))
     thickness = max(1, int(round(1.6 * unit)))
+    # what lies beyond this margin around the picture cannot show: links are cut at it,
+    # dots beyond it are left out
+    margin = radius + thickness + 2
+    lo = np.array([-margin, -margin], np.float64)
+    hi = np.array([out.shape[1] - 1 + margin, out.shape[0] - 1 + margin], np.float64)
     for (a, b), color in zip(schema.skeleton, line_colors, strict=True):
         if not (shown[a] and shown[b]):
             continue
+        visible = _clip_segment(points[a], points[b], lo, hi)
+        if visible is None:
+            continue
         if hollow[a] or hollow[b]:
-            _dashed_line(out, points[a], points[b], _as_color(color), thickness, 4 * unit)
+            _dashed_line(out, *visible, _as_color(color), thickness, 4 * unit)
         else:
-            cv2.line(out, _fixed(points[a]), _fixed(points[b]), _as_color(color), thickness,
+            cv2.line(out, _fixed(visible[0]), _fixed(visible[1]), _as_color(color), thickness,
                      cv2.LINE_AA, _SUBPIXEL)
+    shown &= ((points >= lo) & (points <= hi)).all(axis=1)  # dots (and names) on the picture
     radius_fixed = radius << _SUBPIXEL
     for i in np.flatnonzero(shown):
         center, color = _fixed(points[i]), _as_color(point_colors[i])

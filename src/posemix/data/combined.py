@@ -63,12 +63,13 @@ class CombinedDataset:
             raise ConfigError("CombinedDataset does not support lazy_init=True: it converts "
                               "and checks every source when it is built; remove lazy_init")
         self.datasets = [DATASETS.build(d) for d in datasets]
+        self.source_names = unique_names([d.schema.name for d in self.datasets])
+        self._require_instances()
         self.schema = self._combined_schema(metainfo)
         self.mappings = [self._bind(d) for d in self.datasets]
         self.tables = [
             self._convert(d.table, m) for d, m in zip(self.datasets, self.mappings, strict=True)
         ]
-        self.source_names = unique_names([d.schema.name for d in self.datasets])
         self.original_lens = [len(t) for t in self.tables]
         self.sample_ratio_factor = self._check_factors(sample_ratio_factor)
         self.balance = None if balance is None else balance_temperature(
@@ -99,6 +100,18 @@ class CombinedDataset:
         if isinstance(metainfo, Mapping) and metainfo.get("union_of") == "datasets":
             metainfo = {**metainfo, "union_of": [d.schema for d in self.datasets]}
         return load_schema(metainfo)
+
+    def _require_instances(self) -> None:
+        """Refuse a source without instances (training would silently use the others
+        only, evaluation leave out its metrics), saying why it has none."""
+        for i, (dataset, name) in enumerate(zip(self.datasets, self.source_names,
+                                                strict=True)):
+            role = f"CombinedDataset datasets[{i}] ('{name}')"
+            check = getattr(dataset, "require_instances", None)
+            if check is not None:
+                check(role)
+            elif len(dataset.table) == 0:
+                raise ConfigError(f"{source_label(dataset)} for {role} has no instances")
 
     def _bind(self, dataset: Any) -> KeypointMapping:
         label = source_label(dataset)

@@ -35,7 +35,7 @@ from posemix.data.readers import (
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.data.table import InstanceTable
-from posemix.errors import ConfigError, ImageError, MetainfoError, PosemixError
+from posemix.errors import AnnotationError, ConfigError, ImageError, MetainfoError, PosemixError
 from posemix.keypoints import KeypointConverter, KeypointSchema, load_schema
 from posemix.registry import DATASETS, TRANSFORMS
 
@@ -103,6 +103,22 @@ def _is_converter(step: Any) -> bool:
                                                               KeypointConverter)
 
 
+def _filter_counts(report: Mapping[str, int]) -> str:
+    """A table's ``filter_report`` as "reason: count, ..." (reasons that dropped nothing left
+    out)."""
+    return ", ".join(f"{reason}: {n}" for reason, n in report.items() if n)
+
+
+def _empty_file_reason(table: InstanceTable) -> str:
+    """Why an annotation file gave no instances: it has none, or its reader filtered them."""
+    records = sum(table.filter_report.values())
+    if not records:
+        images = len(table.image_id)
+        return f"the annotation file has no annotations ({images} image{'s' * (images != 1)})"
+    return (f"all {records} annotations of the file were filtered out "
+            f"({_filter_counts(table.filter_report)})")
+
+
 def _join(root: str | None, path: str) -> str:
     """mmengine's join: a relative path goes under ``data_root`` when one is given."""
     return os.path.join(root, path) if root and not os.path.isabs(path) else path
@@ -153,6 +169,7 @@ class BaseCocoStyleDataset:
         self.seed = 0
         self.epoch = 0
         self._table: InstanceTable | None = None
+        self._emptied: tuple[str | None, str] | None = None  # see require_instances
         if not lazy_init:
             self.full_init()
 
@@ -225,14 +242,50 @@ class BaseCocoStyleDataset:
                 f"{self.label}: the annotations have {table.keypoint_count} keypoints per "
                 f"instance but the metainfo '{self.schema.name}' ({self.schema.source}) defines "
                 f"{self.schema.num_keypoints}")
+        self._emptied = None if len(table) else (self.ann_file, _empty_file_reason(table))
         if self.bbox_file:
             table = read_detections(self.bbox_file, table, self.schema.num_keypoints)
+            if not len(table):
+                skipped = _filter_counts(table.filter_report)
+                self._emptied = (self.bbox_file, "the bbox_file has no person detections"
+                                 + (f" ({skipped})" if skipped else ""))
         elif self.sample_interval > 1:
             image_ids = table.image_id[table.image_index]
-            table = table.take(image_ids % self.sample_interval == 0)
+            table = self._removing(table, image_ids % self.sample_interval == 0,
+                                   f"sample_interval={self.sample_interval}")
         if self.filter_cfg and "bbox_score_thr" in self.filter_cfg:
-            table = table.take(table.bbox_score >= self.filter_cfg["bbox_score_thr"])
-        self._table = self._subset(table)
+            threshold = self.filter_cfg["bbox_score_thr"]
+            table = self._removing(table, table.bbox_score >= threshold,
+                                   f"filter_cfg bbox_score_thr={threshold}")
+        subset = self._subset(table)
+        if len(table) and not len(subset):
+            self._emptied = (None, f"indices={self.indices!r} keeps none of its {len(table)} "
+                             "instances")
+        self._table = subset
+
+    def _removing(self, table: InstanceTable, keep: np.ndarray, step: str) -> InstanceTable:
+        """``table.take(keep)``, remembering ``step`` if it removes the last instances."""
+        if len(table) and not keep.any():
+            self._emptied = (None, f"{step} removes all of its {len(table)} instances")
+        return table.take(keep)
+
+    def require_instances(self, role: str) -> None:
+        """Raise unless the dataset has instances, saying which file or option left none:
+        an empty source would otherwise drop out of training and evaluation unnoticed.
+
+        ``role`` says where the dataset is used (e.g. "CombinedDataset datasets[1]").
+        The error is an AnnotationError when a file holds no usable instance, a
+        ConfigError when an option (sample_interval, filter_cfg, indices) removed them.
+        """
+        if len(self.table):
+            return
+        file, why = self._emptied or (None, "its table is empty")
+        name = type(self).__name__ if file == self.ann_file else self.label
+        message = (f"{name} for {role} has no instances: {why}, so it would be left out of "
+                   "training and evaluation")
+        if file is None:
+            raise ConfigError(message)
+        raise AnnotationError(file, message)
 
     def _subset(self, table: InstanceTable) -> InstanceTable:
         """Apply ``indices`` as mmengine does: an int keeps the first n (last -n if negative),

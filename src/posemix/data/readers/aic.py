@@ -27,6 +27,7 @@ from posemix.data.readers.common import (
     MISSING_KEYPOINTS,
     ImageColumns,
     RawInstances,
+    check_codes,
     expect,
     finish_table,
     load_json,
@@ -39,6 +40,7 @@ from posemix.errors import AnnotationError
 
 AIC_NUM_KEYPOINTS = 14
 NATIVE_TO_COCO_CODE = np.array([0, 2, 1, 0], dtype=np.uint8)  # index: native v (1, 2, 3)
+NATIVE_CODES = {1: "visible", 2: "occluded", 3: "not labelled"}
 
 
 def read_aic(path: str | os.PathLike, img_dir: str | os.PathLike | None = None,
@@ -119,11 +121,7 @@ def aic_native_from_data(path: str, data: Any, img_dir: str | os.PathLike | None
     xyv = numeric_column(path, kpts, np.float64, "keypoint_annotations", name)
     xyv = xyv.reshape(-1, AIC_NUM_KEYPOINTS, 3)
     codes = xyv[..., 2]
-    if not np.isin(codes, (1, 2, 3)).all():
-        row = int(np.argmax(~np.isin(codes, (1, 2, 3)).all(axis=1)))
-        found = ", ".join(f"{v:g}" for v in sorted(set(codes[row])))
-        raise AnnotationError(path, "visibility codes must be 1 (visible), 2 (occluded) or 3 "
-                              f"(not labelled), got {found}", name(row), "keypoint_annotations")
+    check_codes(path, codes, NATIVE_CODES, "keypoint_annotations", name)
     visibility = NATIVE_TO_COCO_CODE[codes.astype(np.int64)]
     keypoints = np.where(visibility[..., None] > 0, xyv[..., :2], 0).astype(np.float32)
     n = len(boxes)

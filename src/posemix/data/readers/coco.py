@@ -21,6 +21,7 @@ from posemix.data.readers.common import (
     MISSING_KEYPOINTS,
     ImageColumns,
     RawInstances,
+    check_codes,
     coco_visibility,
     expect,
     finish_table,
@@ -32,6 +33,9 @@ from posemix.data.readers.common import (
 )
 from posemix.data.table import InstanceTable, StringColumn
 from posemix.errors import AnnotationError
+
+# COCO's keypoint visibility flags; any other value is an error (AIC's native codes differ)
+COCO_CODES = {0: "not labelled", 1: "labelled, not visible", 2: "visible"}
 
 
 def read_coco(path: str | os.PathLike, num_keypoints: int | None = None, strict: bool = False,
@@ -65,7 +69,7 @@ def coco_from_data(path: str, data: Any, num_keypoints: int | None = None, stric
     k = _keypoint_count(path, num_keypoints, categories, annotations)
     collected = (_annotations_in_bulk(annotations, position, k, strict)
                  or _collect_annotations(path, annotations, position, k, strict))
-    raw = _columns(path, collected, k, one_based)
+    raw = _columns(path, collected, k, one_based, _category_ids(path, categories))
     return finish_table(path, image_columns, raw)
 
 
@@ -130,7 +134,8 @@ def _annotations_in_bulk(annotations: list, position: dict[int, int], k: int,
         skipped[MISSING_KEYPOINTS] = len(incomplete) - skipped[MISSING_BBOX]
     every_id = [a.get("id") for a in annotations]
     every_image = [a.get("image_id", _MISSING) for a in annotations]
-    if _types(every_id) - {int} or _MISSING in every_image:
+    if (_types(every_id) - {int} or _MISSING in every_image
+            or len(set(every_id)) != len(every_id)):  # duplicates: the record pass names them
         return None
     try:
         every_pos = [position.get(i) for i in every_image]
@@ -250,11 +255,16 @@ def _collect_annotations(path: str, annotations: list, position: dict[int, int],
     image_index, ann_ids, boxes, kpts = [], [], [], []
     areas, counts, categories, crowds = [], [], [], []
     skipped = {MISSING_BBOX: 0, MISSING_KEYPOINTS: 0}
+    seen: dict[int, int] = {}
     for i, ann in enumerate(annotations):
         record = f"annotations[{i}]"
         expect(path, ann, dict, "an object", record)
         ann_id = integer(path, ann, "id", record)
         record = f"annotations[{i}] (id {ann_id})"
+        if ann_id in seen:
+            raise AnnotationError(path, f"duplicate annotation id (also annotations"
+                                  f"[{seen[ann_id]}])", record, "id")
+        seen[ann_id] = i
         if "image_id" not in ann:
             raise AnnotationError(path, "required field is missing", record, "image_id")
         try:
@@ -290,18 +300,41 @@ def _collect_annotations(path: str, annotations: list, position: dict[int, int],
                       categories, crowds, skipped)
 
 
-def _columns(path: str, c: _Collected, k: int, one_based: bool) -> RawInstances:
-    """The collected values as checked numpy columns."""
+def _category_ids(path: str, categories: list) -> set[int] | None:
+    """The ids of ``categories``; None when the file lists none (then any id is taken)."""
+    if not categories:
+        return None
+    ids = set()
+    for c, category in enumerate(categories):
+        record = f"categories[{c}]"
+        expect(path, category, dict, "an object", record)
+        ids.add(integer(path, category, "id", record))
+    return ids
+
+
+def _columns(path: str, c: _Collected, k: int, one_based: bool,
+             category_ids: set[int] | None = None) -> RawInstances:
+    """The collected values as checked numpy columns; with ``category_ids`` every
+    annotation's ``category_id`` must be one of them."""
 
     def name(row: int) -> str:
         return f"annotations[{c.kept[row]}] (id {c.ann_ids[row]})"
 
+    category = np.array(c.categories, dtype=np.int64)
+    if category_ids is not None:
+        unknown = ~np.isin(category, list(category_ids))
+        if unknown.any():
+            row = int(np.argmax(unknown))
+            raise AnnotationError(path, f"{category[row]} is not the id of any of the file's "
+                                  f"categories ({', '.join(map(str, sorted(category_ids)))})",
+                                  name(row), "category_id")
     xywh = numeric_column(path, c.boxes, np.float64, "bbox", name).reshape(-1, 4)
     if (xywh[:, 2:] < 0).any():
         row = int(np.argmax((xywh[:, 2:] < 0).any(axis=1)))
         raise AnnotationError(path, f"has a negative width or height: {c.boxes[row]}",
                               name(row), "bbox")
     xyk = numeric_column(path, c.kpts, np.float64, "keypoints", name).reshape(len(c.kpts), k, 3)
+    check_codes(path, xyk[..., 2], COCO_CODES, "keypoints", name)
     crowd = numeric_column(path, c.crowds, np.float64, "iscrowd", name)
     with np.errstate(over="ignore"):
         keypoints = xyk[..., :2].astype(np.float32)
@@ -328,7 +361,7 @@ def _columns(path: str, c: _Collected, k: int, one_based: bool) -> RawInstances:
         image_index=np.array(c.image_index, dtype=np.int64),
         ann_id=np.array(c.ann_ids, np.int64), bbox=bbox, keypoints=keypoints,
         visibility=coco_visibility(xyk[..., 2]), area=area,
-        category_id=np.array(c.categories, dtype=np.int64),
+        category_id=category,
         num_keypoints=count.astype(np.int64), iscrowd=(crowd != 0).astype(np.uint8),
         skipped=c.skipped,
     )

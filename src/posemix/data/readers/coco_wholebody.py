@@ -48,5 +48,4 @@ def read_coco_wholebody(path: str | os.PathLike, strict: bool = False) -> Instan
                                       f"{record} (id {ann.get('id')})", field)
             keypoints.extend(part)
         joined.append({**ann, "keypoints": keypoints})
-    return coco_from_data(path, {**data, "annotations": joined, "categories": []},
-                          NUM_KEYPOINTS, strict)
+    return coco_from_data(path, {**data, "annotations": joined}, NUM_KEYPOINTS, strict)

@@ -205,6 +205,24 @@ class RawInstances:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
+def check_codes(path: str, codes: np.ndarray, allowed: dict[int, str], field_name: str,
+                record_name: RecordName) -> None:
+    """Refuse a visibility code outside ``allowed`` (code: meaning), naming the record and
+    the keypoint: an unknown code would otherwise be silently read as some other state.
+
+    ``codes`` is (N, K), one row per record.
+    """
+    bad = ~np.isin(codes, list(allowed))
+    if not bad.any():
+        return
+    row = int(np.argmax(bad.any(axis=1)))
+    keypoint = int(np.argmax(bad[row]))
+    meanings = [f"{code} ({meaning})" for code, meaning in allowed.items()]
+    raise AnnotationError(path, f"visibility codes must be {', '.join(meanings[:-1])} or "
+                          f"{meanings[-1]}, got {codes[row, keypoint]:g} at keypoint {keypoint}",
+                          record_name(row), field_name)
+
+
 def coco_visibility(v: np.ndarray) -> np.ndarray:
     """COCO ``v`` values → codes 0 / 1 / 2 (MMPose treats any v > 0 as labelled)."""
     return np.where(v >= 2, 2, np.where(v > 0, 1, 0)).astype(np.uint8)
