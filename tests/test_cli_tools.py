@@ -134,8 +134,7 @@ def test_infer_writes_results_and_overlays(demo_checkpoint, fixtures_dir, tmp_pa
     result = infer(str(path), images, str(tmp_path / "out"), bboxes=str(boxes), device="cpu")
     doc = json.loads(result.read_text())
     assert len(doc["keypoint_names"]) == 19 and doc["keypoint_names"][17] == "head_top"
-    assert [r["image"] for r in doc["results"]] == ["000000000785.jpg"] * 2 + [
-        "054d9ce9201beffc76e5ff2169d2af2f027002ca.jpg"]
+    assert [r["image"] for r in doc["results"]] == [images[0]] * 2 + [images[1]]  # as given
     assert doc["results"][0]["bbox"] == [280, 44, 218, 346]
     assert all(len(r["keypoints"]) == 19 * 3 for r in doc["results"])
     overlay = cv2.imread(str(tmp_path / "out" / "000000000785_pose.png"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,19 +44,38 @@ def inference_pipeline(cfg: Any) -> list[dict]:
     return cfg.get("val_pipeline") or cfg["test_dataloader"]["dataset"]["pipeline"]
 
 
+def output_folder(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as the folder a command writes into (created later if missing), refused up
+    front when it or a folder above it is a file: otherwise that shows only when the first
+    output is written, after the work."""
+    folder = Path(path)
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "it" if part == folder else str(part)
+                raise PosemixError(f"{what} {folder}: {where} is an existing file, not a "
+                                   f"folder")
+            break
+    return folder
+
+
 def load_model(checkpoint: str | os.PathLike, config: str | None = None,
-               device: str = "cpu") -> tuple[torch.nn.Module, Any, Any]:
+               device: str | None = "cpu") -> tuple[torch.nn.Module, Any, Any]:
     """(model in eval mode, config, (schema of the model, schema of its outputs)) from a
     posemix checkpoint; the config is the one stored in it unless ``config`` names a file.
-    The stored config is read as data (posemix.literal), never executed."""
+    The stored config is read as data (posemix.literal), never executed. ``device`` is
+    checked as ``posemix train --device`` is (None: CUDA where available), before loading.
+    """
     import posemix  # noqa: F401 - registers every type
     from posemix.config import Config
     from posemix.engine.checkpoint import load_checkpoint
+    from posemix.engine.dist import pick_device
     from posemix.evaluation.per_source import output_schema
     from posemix.keypoints import schema_from_metainfo
     from posemix.literal import literal_assignments
     from posemix.models.builder import model_from_checkpoint
 
+    target = pick_device(device, 0)
     saved = load_checkpoint(checkpoint)
     if config is not None:
         cfg = Config.fromfile(config)
@@ -65,7 +85,7 @@ def load_model(checkpoint: str | os.PathLike, config: str | None = None,
     else:
         raise CheckpointError(f"{checkpoint}: holds no config; pass --config")
     model = model_from_checkpoint(cfg["model"], checkpoint, saved)
-    model.to(device).eval()
+    model.to(target).eval()
     schema = getattr(model, "schema", None)
     if schema is None and saved.get("metainfo"):
         schema = schema_from_metainfo(saved["metainfo"], source=f"{checkpoint} (metainfo)")

@@ -18,19 +18,23 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from posemix.errors import PosemixError
+from posemix.errors import ImageError, PosemixError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 BATCH = 16
+# what a folder given as an image stands for
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def load_predictor(path: str, config: str | None, device: str | None
                    ) -> tuple[Any, list[dict], Any]:
     """(model with ``predict(inputs, metas)``, test pipeline, (schema, output schema)) of a
-    ``.pth`` checkpoint (PyTorch) or a ``.onnx`` export (onnxruntime); ``device`` None picks
+    ``.pth`` checkpoint (PyTorch) or an ONNX export (onnxruntime); ``device`` None picks
     CUDA where the backend has it."""
-    if Path(path).suffix.lower() == ".onnx":
+    from posemix.engine.checkpoint import is_onnx_file
+
+    if is_onnx_file(path):
         if config is not None:
             raise PosemixError(f"{path}: an exported model carries its own config; --config "
                                f"is for .pth checkpoints")
@@ -39,9 +43,52 @@ def load_predictor(path: str, config: str | None, device: str | None
         return load_onnx_model(path, device)
     from posemix.api import inference_pipeline, load_model
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, cfg, schemas = load_model(path, config, device)
     return model, inference_pipeline(cfg), schemas
+
+
+def input_images(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """The images to run on, as the user named them, a folder standing for its image files
+    (sorted). Each is checked up front (its header read) so that a bad one stops the run
+    before anything is loaded or written, every bad one named in one error."""
+    from posemix.data.readers.image_size import image_size
+
+    images: list[str] = []
+    for given in map(os.fspath, paths):
+        if not Path(given).is_dir():
+            images.append(given)
+            continue
+        found = sorted(p.name for p in Path(given).iterdir() if p.is_file()
+                       and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ImageError(f"{given}: a folder with no images ({', '.join(IMAGE_SUFFIXES)})")
+        images += [os.path.join(given, name) for name in found]
+    problems = []
+    for image in images:
+        try:
+            image_size(image)
+        except ImageError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ImageError(f"{len(problems)} of {len(images)} images cannot be read: "
+                         + "; ".join(problems))
+    return images
+
+
+def overlay_names(images: Sequence[str]) -> list[str]:
+    """``{stem}_pose.png`` per image, numbered (``{stem}_2_pose.png``, ...) where stems
+    repeat (``a/1.jpg b/1.jpg``), so that no overlay overwrites another."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for image in images:
+        stem = Path(image).stem
+        name, n = f"{stem}_pose.png", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}_{n}_pose.png"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def read_boxes(path: str | os.PathLike) -> dict[str, list[tuple[list[float], float]]]:
@@ -104,40 +151,45 @@ def _samples(image: Path, boxes: Sequence[tuple[list[float], float]], schema: An
     return out
 
 
-def infer(checkpoint: str, images: Sequence[str], out_dir: str, config: str | None = None,
-          bboxes: str | None = None, device: str | None = None) -> Path:
-    """Predict every box of every image; write results.json and one overlay PNG per image.
-    ``checkpoint`` is a ``.pth`` checkpoint or a ``.onnx`` export."""
+def infer(checkpoint: str, images: Sequence[str | os.PathLike], out_dir: str,
+          config: str | None = None, bboxes: str | None = None, device: str | None = None
+          ) -> Path:
+    """Predict every box of every image (a folder stands for its images); write
+    results.json, whose entries name each image as given and its overlay, and one overlay
+    PNG per image. ``checkpoint`` is a ``.pth`` checkpoint or an ONNX export. Bad inputs
+    fail before the model is loaded."""
+    from posemix.api import output_folder
     from posemix.transforms import Compose, collate
     from posemix.visualization import draw_pose, write_png
 
+    out = output_folder(out_dir, "output folder")
+    images = input_images(images)
+    boxes = read_boxes(bboxes) if bboxes else {}
     model, pipeline_cfg, (schema, outputs) = load_predictor(checkpoint, config, device)
     pipeline = Compose(pipeline_cfg)
-    boxes = read_boxes(bboxes) if bboxes else {}
-    out = Path(out_dir)
     results = []
-    for image in tqdm([Path(p) for p in images], desc="infer", unit="image"):
-        if not image.is_file():
-            raise PosemixError(f"image not found: {image}")
+    for given, overlay in tqdm(list(zip(images, overlay_names(images), strict=True)),
+                               desc="infer", unit="image"):
+        image = Path(given)
         packed = [pipeline(s) for s in _samples(image, boxes.get(image.name, []), schema)]
         preds = []
         for start in range(0, len(packed), BATCH):
             batch = collate(packed[start:start + BATCH])
             with torch.no_grad():
                 preds += model.predict(batch["inputs"], batch["meta"])  # moves them itself
-        picture = pipeline.transforms[0]({"img_path": str(image)})["img"]
+        picture = pipeline.transforms[0]({"img_path": given})["img"]
         for pred, sample in zip(preds, packed, strict=True):
             kpts, scores = pred["keypoints"][0], pred["keypoint_scores"][0]
             xyxy = np.asarray(sample["meta"]["bbox"], float).reshape(4)
             results.append({
-                "image": image.name, "category_id": 1,
+                "image": given, "overlay": overlay, "category_id": 1,
                 "bbox": [float(xyxy[0]), float(xyxy[1]), float(xyxy[2] - xyxy[0]),
                          float(xyxy[3] - xyxy[1])],
                 "keypoints": np.concatenate([kpts, scores[:, None]], 1).reshape(-1).tolist(),
                 "score": float(np.mean(scores)),
             })
             picture = draw_pose(picture, kpts, outputs, labelled=scores > 0.2, names=True)
-        write_png(out / f"{image.stem}_pose.png", picture)
+        write_png(out / overlay, picture)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"keypoint_names": list(outputs.keypoints), "results": results}
     target = out / "results.json"

@@ -23,9 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from posemix.api import build_dataset, load_config
+    from posemix.api import build_dataset, load_config, output_folder
     from posemix.inspection import composing_sampler, format_summary, summarize
 
+    if args.report:
+        output_folder(args.report, "--report")
     cfg = load_config(args.config, args.cfg_options)
     dataset = build_dataset(cfg, args.split)
     sampler = composing_sampler(cfg.get(f"{args.split}_dataloader"), dataset)

@@ -78,6 +78,12 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> None
     atomic_write(path, lambda f: torch.save(dict(payload), f))
 
 
+class RefusedCheckpointError(CheckpointError):
+    """A PyTorch checkpoint that holds more than ``weights_only=True`` admits: not damaged,
+    and a foreign (MMPose) one may still be read by models.init_weights, which admits
+    numpy metadata."""
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint safely (``weights_only=True``, to CPU), or raise CheckpointError
     naming the file and what is wrong with it."""
@@ -89,10 +95,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         if not zipfile.is_zipfile(path):  # not torch.save's format: damaged or foreign
             raise _unreadable(path, exc) from exc
-        reason = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-        raise CheckpointError(f"{path}: refused to load: posemix reads checkpoints with "
-                              f"torch.load(weights_only=True), and this file holds more than "
-                              f"tensors and plain containers ({reason})") from exc
+        raise RefusedCheckpointError(
+            f"{path}: refused to load: posemix reads checkpoints with "
+            f"torch.load(weights_only=True), and this file holds more than tensors and plain "
+            f"containers ({_torch_reason(exc)})") from exc
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
         raise _unreadable(path, exc) from exc
     if not isinstance(data, dict):
@@ -100,9 +106,54 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+def check_checkpoint(path: str | os.PathLike) -> None:
+    """Raise load_checkpoint's CheckpointError unless ``path`` is a PyTorch checkpoint, for
+    commands that also take foreign checkpoints and read them their own way (``posemix
+    test``): one that is merely refused by ``weights_only`` passes."""
+    try:
+        load_checkpoint(path)
+    except RefusedCheckpointError:
+        pass
+
+
+def is_onnx_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an ONNX model: named ``.onnx``, or, where onnx is installed, a
+    file that parses as an ONNX graph whatever its name. So a command can tell an export
+    passed for a checkpoint apart from a damaged checkpoint, and ``infer`` run one."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return True
+    if not path.is_file() or zipfile.is_zipfile(path):  # torch.save's format
+        return False
+    try:
+        import onnx
+        from google.protobuf.message import DecodeError
+    except ImportError:
+        return False
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except (DecodeError, OSError, ValueError):
+        return False
+    return len(graph.node) > 0  # junk that happens to parse has no nodes
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """torch's reason for a failed load, without its advice to load with weights_only=False
+    (posemix never does)."""
+    text = str(exc).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+    return text[:300]
+
+
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    if is_onnx_file(path):
+        return CheckpointError(f"{path}: this is an ONNX export, not a training checkpoint; "
+                               f"pass the .pth it was exported from ('posemix infer' runs "
+                               f"ONNX exports directly)")
     return CheckpointError(f"{path}: not a readable PyTorch checkpoint ({path.stat().st_size} "
-                           f"bytes; truncated or corrupt?): {str(exc).strip()[:300]}")
+                           f"bytes; truncated or corrupt?): {type(exc).__name__}: "
+                           f"{_torch_reason(exc)}")
 
 
 def check_resumable(ckpt: Mapping[str, Any], path: str | os.PathLike) -> None:
