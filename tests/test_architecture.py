@@ -3,7 +3,7 @@ functions included. Layers, top to bottom (a module may import its own layer or 
 
 cli → applications (browse, demo, inference) → api / deploy → engine → posemix (registers
 every type) → models / evaluation / data / checks / inspection / report → transforms /
-codecs / visualization → keypoints → config / registry / errors / literal.
+codecs / panels → visualization → keypoints → config / registry / errors / literal.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ LAYERS = [
     {"engine"},
     {""},  # posemix/__init__.py
     {"models", "evaluation", "data", "checks", "inspection", "report"},
-    {"transforms", "codecs", "visualization"},
+    {"transforms", "codecs", "panels"},
+    {"visualization"},
     {"keypoints"},
     {"config", "registry", "errors", "literal"},
 ]

@@ -14,7 +14,7 @@ import pytest
 
 from posemix.data import cache as table_cache
 from posemix.data.cache import cache_path, cached_table, file_fingerprint
-from posemix.data.datasets import AicDataset, CocoDataset
+from posemix.data.dataset_types import AicDataset, CocoDataset
 from posemix.data.readers import coco as coco_reader
 from posemix.data.readers import read_coco
 from posemix.data.readers.common import load_json

@@ -19,7 +19,7 @@ from posemix.checks.coverage import coverage, coverage_findings
 from posemix.checks.geometry import body_frame, geometry_checks
 from posemix.checks.static import check_mapping, cross_source_checks, static_checks
 from posemix.data.combined import CombinedDataset
-from posemix.data.datasets import CocoDataset
+from posemix.data.dataset_types import CocoDataset
 from posemix.keypoints import load_schema, mapping_by_name
 
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",

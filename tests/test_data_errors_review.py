@@ -16,7 +16,7 @@ import pytest
 
 from posemix.browse import browse_dataset
 from posemix.data.combined import CombinedDataset
-from posemix.data.datasets import CocoDataset
+from posemix.data.dataset_types import CocoDataset
 from posemix.data.readers import coco as coco_reader
 from posemix.data.readers import read_coco, read_coco_wholebody
 from posemix.errors import AnnotationError, ConfigError

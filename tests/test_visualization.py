@@ -9,20 +9,18 @@ import pytest
 
 from posemix.errors import ImageError, PosemixError
 from posemix.keypoints import KeypointSchema, load_schema
+from posemix.panels import contact_sheet, hstack_panels, vstack_panels
 from posemix.visualization import (
     BACKGROUND,
     PANEL_GAP,
     SIDE_COLORS,
     TITLE_HEIGHT,
-    contact_sheet,
     draw_label,
     draw_pose,
     heatmap_overlay,
-    hstack_panels,
     legend_strip,
     side_colors,
     text_block,
-    vstack_panels,
     write_png,
 )
 

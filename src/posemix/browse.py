@@ -32,19 +32,17 @@ from posemix.data.table import InstanceTable
 from posemix.errors import ConfigError, ImageError, PosemixError
 from posemix.keypoints import KeypointSchema
 from posemix.keypoints.vocabulary import side
+from posemix.panels import contact_sheet, hstack_panels, vstack_panels
 from posemix.transforms import LoadImage, PackPoseInputs
 from posemix.visualization import (
     SIDE_COLORS,
     TEXT_COLOR,
     Color,
-    contact_sheet,
     draw_pose,
     heatmap_overlay,
-    hstack_panels,
     legend_strip,
     side_colors,
     text_block,
-    vstack_panels,
     write_png,
 )
 

@@ -5,7 +5,8 @@ same everywhere: skeleton and keypoints in the schema's colours, a hollow ring (
 dashed links) for keypoints that are labelled but occluded, nothing at all for
 keypoints that are not labelled or that the source does not define. Line widths and
 fonts follow the image size, so small crops and large photos both stay readable.
-Drawing functions return a new image and leave their input untouched.
+Drawing functions return a new image and leave their input untouched. Grids of
+pictures are composed in :mod:`posemix.panels`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _as_color(value: Sequence[int] | np.ndarray) -> Color:
     return tuple(int(v) for v in value)  # type: ignore[return-value]
 
 
-def _to_bgr(img: np.ndarray) -> np.ndarray:
+def to_bgr(img: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype != np.uint8:
         raise PosemixError(f"expected a uint8 image, got {img.dtype}")
@@ -195,7 +196,7 @@ def draw_pose(img: np.ndarray, keypoints: np.ndarray, schema: KeypointSchema,
     point_colors = default_points if colors is None else np.asarray(colors)
     line_colors = default_links if link_colors is None else np.asarray(link_colors)
 
-    base = np.ascontiguousarray(_to_bgr(img))
+    base = np.ascontiguousarray(to_bgr(img))
     out = base.copy()
     unit = _unit(out, scale)
     radius = max(2, int(round(3 * unit)))
@@ -236,7 +237,7 @@ def draw_pose(img: np.ndarray, keypoints: np.ndarray, schema: KeypointSchema,
     return out
 
 
-def _fit_font(text: str, width: int, font_scale: float) -> tuple[str, float]:
+def fit_font(text: str, width: int, font_scale: float) -> tuple[str, float]:
     """Shrink the font (down to a minimum), then shorten the text, until it fits ``width``."""
     while font_scale > _MIN_FONT and cv2.getTextSize(text, FONT, font_scale, 1)[0][0] > width:
         font_scale = max(_MIN_FONT, font_scale - 0.05)
@@ -250,95 +251,15 @@ def draw_label(img: np.ndarray, text: str, color: Color = TEXT_COLOR,
                bottom: bool = False) -> np.ndarray:
     """A copy of ``img`` with a banner (e.g. the source's name) in its top-left corner
     (bottom-left with ``bottom``)."""
-    out = np.ascontiguousarray(_to_bgr(img)).copy()
+    out = np.ascontiguousarray(to_bgr(img)).copy()
     unit = _unit(out, scale)
     pad = max(2, int(round(3 * unit)))
-    text, font_scale = _fit_font(text, out.shape[1] - 2 * pad, 0.45 * unit)
+    text, font_scale = fit_font(text, out.shape[1] - 2 * pad, 0.45 * unit)
     (tw, th), base = cv2.getTextSize(text, FONT, font_scale, 1)
     y0 = out.shape[0] - th - base - 2 * pad if bottom else 0
     cv2.rectangle(out, (0, y0), (tw + 2 * pad, y0 + th + base + 2 * pad), background, -1)
     cv2.putText(out, text, (pad, y0 + pad + th), FONT, font_scale, color, 1, cv2.LINE_AA)
     return out
-
-
-def _title_strip(text: str, width: int) -> np.ndarray:
-    strip = np.full((TITLE_HEIGHT, width, 3), BACKGROUND, np.uint8)
-    text, font_scale = _fit_font(text, width - 6, 0.45)
-    (_, th), _ = cv2.getTextSize(text, FONT, font_scale, 1)
-    cv2.putText(strip, text, (3, (TITLE_HEIGHT + th) // 2), FONT, font_scale, TEXT_COLOR, 1,
-                cv2.LINE_AA)
-    return strip
-
-
-def _resize_to_height(img: np.ndarray, height: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    if h == height:
-        return img
-    width = max(1, int(round(w * height / h)))
-    interpolation = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
-    return cv2.resize(img, (width, height), interpolation=interpolation)
-
-
-def _check_titles(titles: Sequence[str] | None, n: int, where: str) -> None:
-    if titles is not None and len(titles) != n:
-        raise PosemixError(f"{where}: {len(titles)} titles for {n} images")
-
-
-def hstack_panels(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
-                  gap: int = PANEL_GAP) -> np.ndarray:
-    """Images side by side at the tallest one's height, each under its title (if given)."""
-    if not images:
-        raise PosemixError("hstack_panels: no images")
-    _check_titles(titles, len(images), "hstack_panels")
-    height = max(np.asarray(i).shape[0] for i in images)
-    panels = []
-    for n, img in enumerate(images):
-        panel = _resize_to_height(_to_bgr(img), height)
-        if titles is not None:
-            panel = np.vstack([_title_strip(titles[n], panel.shape[1]), panel])
-        panels.append(panel)
-    spacer = np.full((panels[0].shape[0], gap, 3), BACKGROUND, np.uint8)
-    parts = [p for panel in panels for p in (panel, spacer)][:-1]
-    return np.hstack(parts)
-
-
-def vstack_panels(images: Sequence[np.ndarray], gap: int = PANEL_GAP) -> np.ndarray:
-    """Images one below the other, left-aligned, padded to the widest one."""
-    if not images:
-        raise PosemixError("vstack_panels: no images")
-    width = max(np.asarray(i).shape[1] for i in images)
-    rows = []
-    for img in images:
-        img = _to_bgr(img)
-        pad = np.full((img.shape[0], width - img.shape[1], 3), BACKGROUND, np.uint8)
-        rows += [np.hstack([img, pad]), np.full((gap, width, 3), BACKGROUND, np.uint8)]
-    return np.vstack(rows[:-1])
-
-
-def contact_sheet(images: Sequence[np.ndarray], columns: int,
-                  titles: Sequence[str] | None = None, gap: int = PANEL_GAP) -> np.ndarray:
-    """A grid of ``columns`` cells per row, each as large as the largest image (centred)."""
-    if not images:
-        raise PosemixError("contact_sheet: no images")
-    _check_titles(titles, len(images), "contact_sheet")
-    images = [_to_bgr(i) for i in images]
-    columns = max(1, min(int(columns), len(images)))
-    rows = -(-len(images) // columns)
-    cell_h = max(i.shape[0] for i in images) + (TITLE_HEIGHT if titles is not None else 0)
-    cell_w = max(i.shape[1] for i in images)
-    sheet = np.full((rows * cell_h + (rows - 1) * gap, columns * cell_w + (columns - 1) * gap,
-                     3), BACKGROUND, np.uint8)
-    for n, img in enumerate(images):
-        y = (n // columns) * (cell_h + gap)
-        x = (n % columns) * (cell_w + gap)
-        if titles is not None:
-            sheet[y:y + TITLE_HEIGHT, x:x + cell_w] = _title_strip(titles[n], cell_w)
-            y += TITLE_HEIGHT
-        h, w = img.shape[:2]
-        y += (cell_h - (TITLE_HEIGHT if titles is not None else 0) - h) // 2
-        x += (cell_w - w) // 2
-        sheet[y:y + h, x:x + w] = img
-    return sheet
 
 
 def heatmap_overlay(img: np.ndarray, heatmaps: np.ndarray, reduce: str = "max",
@@ -352,7 +273,7 @@ def heatmap_overlay(img: np.ndarray, heatmaps: np.ndarray, reduce: str = "max",
         raise PosemixError(f"heatmap_overlay: expected (K, h, w) heatmaps, got {maps.shape}")
     if reduce not in ("max", "sum"):
         raise PosemixError(f"heatmap_overlay: reduce must be 'max' or 'sum', got '{reduce}'")
-    base = _to_bgr(img)
+    base = to_bgr(img)
     combined = maps.max(axis=0) if reduce == "max" else maps.sum(axis=0)
     combined = np.clip(np.nan_to_num(combined), 0.0, 1.0)
     h, w = base.shape[:2]

@@ -4,9 +4,8 @@ Importing this package registers every dataset and sampler type.
 """
 
 from posemix.data.combined import CombinedDataset
-from posemix.data.datasets import (
+from posemix.data.dataset_types import (
     AicDataset,
-    BaseCocoStyleDataset,
     CocoDataset,
     CrowdPoseDataset,
     CustomCocoDataset,
@@ -16,6 +15,7 @@ from posemix.data.datasets import (
     OCHumanDataset,
     PoseTrack18Dataset,
 )
+from posemix.data.datasets import BaseCocoStyleDataset
 from posemix.data.readers import (
     read_aic,
     read_aic_native,

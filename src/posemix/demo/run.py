@@ -82,8 +82,9 @@ def demo_config(name: str, data_dir: Path, epochs: int | None = None) -> Any:
 def prediction_grid(checkpoint: Path, cfg: Any, out: Path) -> Path:
     """Val samples of each source with the combined model's predicted, named skeletons."""
     from posemix.api import build_dataset, load_model
+    from posemix.panels import contact_sheet
     from posemix.transforms import collate
-    from posemix.visualization import contact_sheet, draw_pose, write_png
+    from posemix.visualization import draw_pose, write_png
 
     model, _, (_, outputs) = load_model(checkpoint, device="cpu")
     dataset = build_dataset(cfg, "val")
