@@ -34,8 +34,14 @@ def test_union_command_writes_coco_aic(tmp_path, capsys):
     assert union.keypoints == builtin.keypoints
     assert union.flip_indices == builtin.flip_indices
     assert union.skeleton == builtin.skeleton
-    assert main(["union", "coco", "aic", "--target", "coco", "-o", str(out)]) == 0
+    assert main(["union", "coco", "aic", "--target", "coco", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (f"posemix union: error: -o {out}: the file exists; give "
+                                       f"--force to overwrite it\n")
+    assert load_schema(str(out)).keypoints == builtin.keypoints  # left as it was
+    assert main(["union", "coco", "aic", "--target", "coco", "-o", str(out), "--force"]) == 0
     assert load_schema(str(out)).keypoints == load_schema("coco").keypoints
+    assert main(["union", "coco", "aic", "-o", str(tmp_path)]) == 2
+    assert f"-o {tmp_path}: is a folder" in capsys.readouterr().err
 
 
 def test_union_command_takes_user_aliases(tmp_path, capsys):
@@ -50,11 +56,39 @@ def test_union_command_takes_user_aliases(tmp_path, capsys):
     out = tmp_path / "union.py"
     assert main(["union", "coco", str(lab), "-o", str(out)]) == 0
     assert load_schema(str(out)).keypoints[17:] == ("LHand", "RHand")
-    assert main(["union", "coco", str(lab), "--alias", "Hand=wrist", "-o", str(out)]) == 0
+    assert main(["union", "coco", str(lab), "--alias", "Hand=wrist", "-o", str(out),
+                 "--force"]) == 0
     assert load_schema(str(out)).keypoints == load_schema("coco").keypoints
     assert "17 keypoints" in capsys.readouterr().out
     assert main(["union", "coco", str(lab), "--alias", "Hand", "-o", str(out)]) == 2
     assert "--alias takes NAME=CANONICAL" in capsys.readouterr().err
+
+
+def test_union_command_refuses_a_mistyped_alias_and_warns_of_an_unused_one(tmp_path, capsys):
+    out = tmp_path / "union.py"
+    assert main(["union", "coco", "aic", "--alias", "Hand=wirst", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == ("posemix union: error: alias 'Hand=wirst': 'wirst' is not "
+                                       "a vocabulary name (did you mean 'wrist'?)\n")
+    assert not out.exists()
+    assert main(["union", "coco", "aic", "--alias", "Foo=wrist", "-o", str(out)]) == 0
+    assert ("posemix union: note: alias 'Foo=wrist': no keypoint of 'coco' or 'aic' is named "
+            "'Foo' (with or without a side), so the alias does nothing\n"
+            ) in capsys.readouterr().err
+
+
+def test_help_is_plain_text_and_every_argument_has_help():
+    from posemix.cli import DESCRIPTION, make_parser
+
+    parser = make_parser()
+    top = parser.format_help()
+    assert "``" not in top and DESCRIPTION.split()[0] in top
+    commands = parser._subparsers._group_actions[0].choices
+    for name, dests in {"test": ["checkpoint", "work_dir"], "infer": ["images", "device"],
+                        "inspect": ["split"], "demo-data": ["seed"], "demo": ["seed"],
+                        "union": ["output", "force"]}.items():
+        helps = {a.dest: a.help for a in commands[name]._actions}
+        assert all(helps[d] for d in dests), (name, {d: helps[d] for d in dests})
+        assert "``" not in commands[name].format_help()
 
 
 def test_inspect_writes_the_mapping_report(fixtures_dir, request, tmp_path, capsys):

@@ -392,6 +392,28 @@ def test_export_of_a_foreign_checkpoint_names_the_file(tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_export_refuses_an_out_that_is_not_an_onnx_file(tmp_path, capsys):
+    """Checked before the checkpoint is read: a typo must not put ONNX bytes over a file."""
+    checkpoint = tmp_path / "never_read.pth"
+    victim = tmp_path / "v3.py"
+    victim.write_text("keep = True\n")
+    assert main(["export", str(checkpoint), "--out", str(victim)]) == 2
+    assert capsys.readouterr().err == (
+        f"posemix export: error: --out {victim}: is an existing file that does not end in "
+        f".onnx; refusing to overwrite it with an ONNX model: give e.g. --out "
+        f"{tmp_path / 'v3.onnx'}\n")
+    assert victim.read_text() == "keep = True\n"
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "model")]) == 2
+    assert capsys.readouterr().err == (
+        f"posemix export: error: --out {tmp_path / 'model'}: does not end in .onnx; posemix "
+        f"export writes an ONNX model: give e.g. --out {tmp_path / 'model.onnx'}\n")
+    folder = tmp_path / "models.onnx"
+    folder.mkdir()
+    assert main(["export", str(checkpoint), "--out", str(folder)]) == 2
+    assert f"--out {folder}: is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models.onnx", "v3.py"]
+
+
 def test_export_of_a_head_that_does_not_exist(demo_checkpoint, tmp_path,  # noqa: F811
                                               capsys):
     path, _ = demo_checkpoint

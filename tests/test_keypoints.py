@@ -184,6 +184,15 @@ def test_missing_metainfo_file_lists_builtins():
         load_schema(dict(from_file="somewhere/nope_x.py"))
 
 
+def test_a_json_metainfo_file_is_told_to_be_python(tmp_path):
+    path = tmp_path / "lab.json"
+    path.write_text('{"dataset_info": {"dataset_name": "lab"}}')
+    with pytest.raises(MetainfoError) as caught:
+        load_schema(dict(from_file=str(path)))
+    assert str(caught.value) == (f"{path}: a metainfo file must be a Python file "
+                                 f"('dataset_info = dict(...)', as MMPose writes them), not JSON")
+
+
 def test_missing_metainfo_fields():
     with pytest.raises(MetainfoError, match=r"lacks field\(s\) \['sigmas'\]"):
         schema_from_metainfo(dict(dataset_name="x", keypoint_info={}, skeleton_info={},

@@ -28,10 +28,13 @@ from posemix.cli import (
 from posemix.errors import PosemixError
 
 COMMANDS = (train, test, inspect, union, names, browse, demo_data, demo, export, infer)
+# plain text: argparse prints it as is, so the docstring's RST markup would show
+DESCRIPTION = ("Train one 2D keypoint (pose) model on several datasets at once, even when "
+               "their keypoint definitions differ.")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="posemix", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="posemix", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:

@@ -30,7 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--images", type=at_least(4), default=2000,
                    help="AIC-like train images (default 2000; the COCO-like set has a "
                         "quarter of them in the scarce regime)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the synthetic data (default 0)")
     p.set_defaults(func=run)
     return p
 

@@ -14,7 +14,9 @@ def add_demo_data_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "demo-data", help="generate the demo's COCO-like and AIC-like datasets",
         description="Render synthetic people into a COCO-like and an AIC-like dataset.")
     p.add_argument("--out", required=True, help="output folder (holds coco-like/, aic-like/)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the rendered people (default 0); the same seed and "
+                        "sizes give the same data")
     p.add_argument("--images", type=at_least(1), default=2000, metavar="N",
                    help="train images per dataset (default 2000)")
     p.add_argument("--val-images", type=at_least(1), default=None, metavar="N",

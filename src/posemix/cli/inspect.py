@@ -12,7 +12,8 @@ from posemix.cli.common import SPLITS, add_config_args, at_least
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("inspect", help="show what each source brings, before training")
     add_config_args(p)
-    p.add_argument("--split", choices=SPLITS, default="train")
+    p.add_argument("--split", choices=SPLITS, default="train",
+                   help="whose dataloader's dataset to inspect (default train)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--dump", type=at_least(0), default=0, metavar="N",
                    help="add each source's first N converted instances (implies --json: "

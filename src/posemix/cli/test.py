@@ -11,8 +11,10 @@ from posemix.cli.common import add_config_args
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("test", help="evaluate a checkpoint")
     add_config_args(p)
-    p.add_argument("checkpoint")
-    p.add_argument("--work-dir")
+    p.add_argument("checkpoint", help="the checkpoint to evaluate: a posemix or MMPose .pth "
+                                      "file, or a URL")
+    p.add_argument("--work-dir", help="also append the metrics to WORK_DIR/metrics.jsonl "
+                                      "(default: print them only)")
     p.set_defaults(func=run)
     return p
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from posemix.cli.common import add_alias_arg, parse_aliases
+from posemix.errors import PosemixError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,16 +17,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--target", help="merge into this schema instead of building the union")
     p.add_argument("--name", help="dataset_name of the result (default: names joined by _)")
     add_alias_arg(p)
-    p.add_argument("-o", "--output", required=True, help="the metainfo file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="the metainfo file (.py) to write; an existing file needs --force")
+    p.add_argument("--force", action="store_true", help="overwrite --output if it exists")
     p.set_defaults(func=run)
     return p
+
+
+def _check_output(output: str, force: bool) -> None:
+    """Refuse to overwrite a file (a typo in -o could replace a config or source file)."""
+    path = Path(output)
+    if path.is_dir():
+        raise PosemixError(f"-o {output}: is a folder; give the metainfo file to write, e.g. "
+                           f"-o {path / 'union.py'}")
+    if path.exists() and not force:
+        raise PosemixError(f"-o {output}: the file exists; give --force to overwrite it")
 
 
 def run(args: argparse.Namespace) -> int:
     from posemix.keypoints import union_from_spec, write_metainfo_file
 
-    schema, notes = union_from_spec(args.schemas, args.target, args.name,
-                                    parse_aliases(args.alias))
+    aliases = parse_aliases(args.alias)
+    _check_output(args.output, args.force)
+    schema, notes = union_from_spec(args.schemas, args.target, args.name, aliases)
     for note in notes:
         print(f"posemix union: note: {note}", file=sys.stderr)
     write_metainfo_file(schema, args.output)

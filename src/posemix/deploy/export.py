@@ -119,10 +119,25 @@ def _quiet_exporter() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def _check_out(out: str | os.PathLike) -> None:
+    """Refuse an output that is not an ``.onnx`` path before the slow export: a typo like
+    ``--out model.py`` would otherwise put ONNX bytes over a source file."""
+    path = Path(out)
+    if path.suffix.lower() != ".onnx":
+        why = ("is an existing file that does not end in .onnx; refusing to overwrite it with "
+               "an ONNX model" if path.is_file() else
+               "does not end in .onnx; posemix export writes an ONNX model")
+        raise PosemixError(f"--out {out}: {why}: give e.g. --out {path.with_suffix('.onnx')}")
+    if path.is_dir():
+        raise PosemixError(f"--out {out}: is a folder; give the ONNX file to write, e.g. "
+                           f"--out {path / 'model.onnx'}")
+
+
 def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, head: str | None = None,
                 opset: int = DEFAULT_OPSET, config: str | None = None) -> Path:
     """Write the checkpoint's model as an ONNX graph with posemix's metadata; returns the
     path. ``config`` overrides the config stored in the checkpoint."""
+    _check_out(out)
     onnx = require("onnx", "posemix export")
     require("onnxscript", "posemix export")
     if opset < MIN_OPSET:

@@ -25,7 +25,9 @@ class KeypointConverter:
     ``mapping`` is a list of ``(s, t)`` / ``((s1, s2, ...), t)`` pairs, or ``'by_name'``
     (the pairs are derived from the keypoint names of the two schemas). ``aliases`` tell
     ``'by_name'`` what the vocabulary cannot know: ``{'Hand': 'wrist'}`` reads the source's
-    'Hand' (and 'LHand', 'hand_right', ...) as the wrist. Flip indices are never derived
+    'Hand' (and 'LHand', 'hand_right', ...) as the wrist; :meth:`bind` refuses an alias to
+    a name that is no point and warns of one that names no source keypoint (a typo would
+    otherwise just leave keypoints unmapped). Flip indices are never derived
     here: they always come from the target schema.
     """
 

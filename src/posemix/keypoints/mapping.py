@@ -7,6 +7,7 @@ flip partners) and applied to whole instance tables at once.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from posemix.keypoints.vocabulary import (
     RANK,
     MatchKind,
     NameMatch,
+    check_aliases,
     normalize_aliases,
     read_schema_names,
 )
@@ -218,12 +220,15 @@ def mapping_by_name(source: KeypointSchema, target: KeypointSchema, label: str =
     marked on their entries, and guesses are listed in the mapping's warnings for the user
     to confirm. Source keypoints that share a canonical name are refused.
     """
+    notes = check_aliases(aliases, [source], [target], label)
+    for note in notes:  # an alias that does nothing: say so now, not after training
+        warnings.warn(note, stacklevel=2)
     source_names, clashes, matches = match_by_name(source, target, aliases)
     if clashes:
         parts = "; ".join(f"{names} all mean '{canon}'" for canon, names in clashes.items())
         raise MappingError(f"{label}: keypoints of '{source.name}' cannot be told apart by "
                            f"name: {parts}; write the mapping pairs, or give aliases")
-    entries, notes = [], []
+    entries = []
     for s, (t, match) in matches.items():
         entries.append(MappingEntry((s,), t, match))
         if match == "guess":

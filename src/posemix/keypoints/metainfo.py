@@ -27,6 +27,9 @@ def read_metainfo_file(path: str | os.PathLike) -> dict:
         raise MetainfoError(f"{path}: metainfo file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MetainfoError(f"{path}: cannot read metainfo file: {exc}") from None
+    if path.lower().endswith(".json"):  # else the parser's complaint hides the real problem
+        raise MetainfoError(f"{path}: a metainfo file must be a Python file "
+                            f"('dataset_info = dict(...)', as MMPose writes them), not JSON")
     names = literal_assignments(text, path, MetainfoError)
     if "dataset_info" not in names:
         raise MetainfoError(f"{path}: no 'dataset_info = dict(...)' assignment found")

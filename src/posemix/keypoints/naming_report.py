@@ -8,6 +8,7 @@ read how, and for each unmapped one why and which vocabulary names are closest.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -18,6 +19,7 @@ from posemix.keypoints.spelling import spell
 from posemix.keypoints.vocabulary import (
     MatchKind,
     NameMatch,
+    check_aliases,
     closest_names,
     distinct_from,
     is_known,
@@ -178,6 +180,8 @@ def names_command(schema: str, target: str | None = None, aliases: Mapping[str, 
     """What ``posemix names SCHEMA [--to TARGET] [--alias A=B] [--json]`` prints."""
     source = load_schema(schema)
     goal = None if target is None else load_schema(target)
+    for note in check_aliases(aliases, [source], [goal] if goal is not None else []):
+        warnings.warn(note, stacklevel=2)
     rows = name_rows(source, goal, aliases)
     if as_json:
         return json.dumps({"schema": source.name, "target": goal and goal.name,

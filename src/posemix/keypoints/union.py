@@ -52,6 +52,7 @@ from posemix.keypoints.vocabulary import (
     PAIRED_POINTS,
     MatchKind,
     canonical,
+    check_aliases,
     read_schema_names,
 )
 
@@ -313,12 +314,13 @@ def build_union(schemas: Sequence[KeypointSchema], target: KeypointSchema | None
     schemas = list(schemas)
     if not schemas:
         raise MetainfoError("a union needs at least one schema")
+    unused = check_aliases(aliases, schemas if target is None else [target, *schemas])
     if target is not None:
-        warnings = _merge_warnings(schemas, target, aliases)
+        warnings = unused + _merge_warnings(schemas, target, aliases)
         if name is None and not aliases:
             return target, warnings
         return dataclasses.replace(target, name=name or target.name,
                                    aliases=dict(aliases or {})), warnings
     builder = _UnionBuilder(schemas, aliases)
     union = builder.build(name or "_".join(s.name for s in schemas))
-    return dataclasses.replace(union, aliases=dict(aliases or {})), builder.warnings
+    return dataclasses.replace(union, aliases=dict(aliases or {})), unused + builder.warnings

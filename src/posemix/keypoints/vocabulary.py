@@ -53,9 +53,13 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from posemix.errors import MappingError
 from posemix.keypoints.spelling import Spelling, normalize, side, spell
+
+if TYPE_CHECKING:
+    from posemix.keypoints.schema import KeypointSchema
 
 MatchKind = Literal["exact", "alias", "user alias", "guess", "unknown"]
 SynonymKind = Literal["alias", "guess", "distinct"]
@@ -256,6 +260,52 @@ def read_schema_names(keypoints: Sequence[str], schema_name: str = "",
             continue
         clashes[canon] = [keypoints[i] for i in ids]
     return out, clashes
+
+
+def _alias_suggestion(spelled: Spelling, known: set[str]) -> str | None:
+    """The point a mistyped alias target most likely means ('wirst' → 'wrist')."""
+    entry = _LOOKUP.get((spelled.part, bool(spelled.side))) or _LOOKUP.get((spelled.part, True))
+    if entry is not None:  # a synonym: name the point it stands for
+        return Spelling(spelled.side, entry.means).name
+    close = difflib.get_close_matches(spelled.part, sorted(known), n=1, cutoff=0.6)
+    return Spelling(spelled.side, close[0]).name if close else None
+
+
+def check_aliases(aliases: Mapping[str, str] | None, read_on: Sequence[KeypointSchema],
+                  also: Sequence[KeypointSchema] = (), label: str = "") -> list[str]:
+    """Refuse user aliases that would silently map nothing; return warnings for unused ones.
+
+    A user alias wins over every rule, so a typo in it never fails a lookup: the keypoint
+    just ends up unmapped. Hence an alias whose canonical side is neither a vocabulary
+    point nor a name of a keypoint of ``read_on`` or ``also`` is an error (with the closest
+    point), and one whose name matches no keypoint of ``read_on`` (the schemas it is read
+    on) is reported in the returned warnings. ``label`` prefixes both (where the aliases
+    were given).
+    """
+    if not aliases:
+        return []
+    schemas = [*read_on, *also]
+    # a merge target is one of the sources too: name each schema once
+    all_names = ", ".join(dict.fromkeys(repr(s.name) for s in schemas))
+    read_names = " or ".join(dict.fromkeys(repr(s.name) for s in read_on))
+    layout_names = {read_name(k, s.name).canonical for s in schemas for k in s.keypoints}
+    known = set(PAIRED_POINTS | MIDLINE_POINTS) | {spell(n).part for n in layout_names}
+    where = f"{label}: alias" if label else "alias"
+    out = []
+    for name, canon in aliases.items():
+        spelled = spell(canon)
+        if spelled.part not in PAIRED_POINTS | MIDLINE_POINTS \
+                and spelled.name not in layout_names:
+            guess = _alias_suggestion(spelled, known)
+            hint = (f" (did you mean '{guess}'?)" if guess else
+                    f" nor a keypoint of {all_names}")
+            raise MappingError(f"{where} '{name}={canon}': '{canon}' is not a vocabulary "
+                               f"name{hint}")
+        one = {normalize(name): normalize(canon)}
+        if not any(_user_alias(spell(k), one) is not None for s in read_on for k in s.keypoints):
+            out.append(f"{where} '{name}={canon}': no keypoint of {read_names} is named "
+                       f"'{name}' (with or without a side), so the alias does nothing")
+    return out
 
 
 def vocabulary_names() -> list[str]:
