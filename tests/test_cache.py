@@ -196,8 +196,10 @@ def test_a_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, damage):
     else:
         with open(target, "wb") as f:
             np.savez(f, meta=np.array("{}"), x=np.zeros(3))
-    with pytest.warns(UserWarning, match="ignoring unreadable cache file"):
+    with pytest.warns(UserWarning, match="ignoring unreadable cache file") as caught:
         again = cached_table(path, build, {})
+    message = str(caught[0].message)
+    assert str(target) in message and "(damaged, " in message and "pickle" not in message
     assert build.calls == 2
     assert_same_table(again, good)
     assert_same_table(InstanceTable.load(target), good)  # the cache was written anew

@@ -105,8 +105,10 @@ def cached_table(path: str | os.PathLike, build: Callable[[], InstanceTable],
         try:
             table = InstanceTable.load(target)
         except (AnnotationError, OSError, ValueError) as exc:
-            warnings.warn(f"posemix table cache: ignoring unreadable cache file ({exc}); "
-                          f"rebuilding it from {path}", stacklevel=2)
+            # numpy's own reason ("... allow_pickle=False") would only puzzle a user
+            warnings.warn(f"posemix table cache: ignoring unreadable cache file {target} "
+                          f"(damaged, {type(exc).__name__}); rebuilding it from {path}",
+                          stacklevel=2)
         else:
             table.source_file = str(path)
             return table
