@@ -201,6 +201,29 @@ def test_data_workers_ignore_sigterm():
     assert done.stdout.strip() == "True", done.stderr
 
 
+@pytest.mark.parametrize("interval, said", [
+    (1, "stopped by signal 2 after epoch 1; continue with --resume"),
+    (2, "stopped by signal 2 after epoch 1; saved {work}/iter_3.pth; continue with --resume"),
+])
+def test_a_stop_at_an_epoch_end_is_said_once(tmp_path, monkeypatch, capsys, interval, said):
+    """At the end of epoch 1 (step 3): the epoch checkpoint when one is due, else
+    iter_3.pth; one line either way."""
+    loss, calls = EngineToyModel.loss, []
+
+    def interrupted_loss(self, inputs, targets):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss(self, inputs, targets)
+
+    monkeypatch.setattr(EngineToyModel, "loss", interrupted_loss)
+    cfg = toy_cfg(max_epochs=MAX_EPOCHS, default_hooks=dict(
+        checkpoint=dict(type="CheckpointHook", interval=interval)))
+    train(cfg, work_dir=str(tmp_path))
+    lines = [line for line in capsys.readouterr().out.splitlines() if "stopped" in line]
+    assert lines == [said.format(work=tmp_path)]
+
+
 def test_sigint_in_process_stops_after_the_step_and_resumes_exactly(straight, tmp_path,
                                                                       monkeypatch):
     loss, calls = EngineToyModel.loss, []

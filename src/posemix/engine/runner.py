@@ -151,14 +151,13 @@ class Runner:
         with stop_on_signals(self._note_signal, self.ctx.distributed):
             while state.epoch < state.max_epochs:
                 if not loop.run_epoch(state):
-                    self._save_interrupted(state)
+                    self._stopped(state, f"after iteration {state.iteration} (epoch "
+                                         f"{state.epoch + 1})", save=True)
                     return state.metrics
                 loop.after_epoch(state)
                 if self.stop_signal is not None and state.epoch < state.max_epochs:
-                    self.info(f"stopped by signal {self.stop_signal} after epoch "
-                              f"{state.epoch}; continue with --resume")
-                    if not state.policy.due(state.epoch, state.max_epochs):
-                        self._save_interrupted(state)
+                    self._stopped(state, f"after epoch {state.epoch}",
+                                  save=not state.policy.due(state.epoch, state.max_epochs))
                     return state.metrics
         self.call_hook("after_train")
         self.call_hook("after_run")
@@ -168,15 +167,16 @@ class Runner:
     def _note_signal(self, signum: int) -> None:
         self.stop_signal = signum
 
-    def _save_interrupted(self, state: TrainState) -> None:
-        """The checkpoint of a run stopped mid-epoch: ``iter_{n}.pth``, which
-        ``last_checkpoint`` points to, so ``--resume`` continues with the next batch."""
-        if self.ctx.is_main:
+    def _stopped(self, state: TrainState, where: str, save: bool) -> None:
+        """Say where a signal stopped the run; with ``save`` (no epoch checkpoint there),
+        write ``iter_{n}.pth``, which ``last_checkpoint`` points to, so ``--resume``
+        continues with the next batch."""
+        saved = ""
+        if save and self.ctx.is_main:
             path = CheckpointWriter(self.work_dir, state.policy).save_interrupted(
                 state.iteration, self.checkpoint(rng_state()))
-            self.info(f"stopped by signal {self.stop_signal} after iteration "
-                      f"{state.iteration} (epoch {state.epoch + 1}); saved {path}; continue "
-                      "with --resume")
+            saved = f"; saved {path}"
+        self.info(f"stopped by signal {self.stop_signal} {where}{saved}; continue with --resume")
 
     def _dump_config(self) -> None:
         """Keep the full config next to the checkpoints, as mmengine does."""
