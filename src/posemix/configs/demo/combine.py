@@ -27,7 +27,7 @@ default_hooks = dict(
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(48, 64), sigma=2.0,
              unbiased=True, blur_kernel_size=5)
 
-union = dict(from_file='configs/_base_/datasets/coco_aic.py')
+union = dict(from_file='configs/_base_/datasets/coco_aic_union.py')
 
 model = dict(
     type='TopdownPoseEstimator',
