@@ -15,7 +15,6 @@ import json
 import math
 import shutil
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,9 +133,7 @@ def run_demo(out_dir: str | None = None, epochs: int | None = None, images: int 
     mixed_cfg = demo_config(MODELS["union"], out / "data", epochs)
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # coco_aic.py's 18 joint weights, said once by inspect
-        mixed = build_dataset(mixed_cfg, "train")
+    mixed = build_dataset(mixed_cfg, "train")
     (report / "inspect.txt").write_text(format_summary(summarize(mixed)) + "\n",
                                         encoding="utf-8")
     instances = dict(zip(mixed.source_names, mixed.original_lens, strict=True))
