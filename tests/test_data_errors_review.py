@@ -7,6 +7,7 @@ the exact message or the exact pixels."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -281,3 +282,18 @@ def test_coco_wholebody_checks_the_categories_too(tmp_path):
     assert str(caught.value) == (f"{path}, record annotations[0] (id 5), field 'category_id': "
                                  "2 is not the id of any of the file's categories (1)")
 
+
+
+def test_image_sizes_that_clip_most_boxes_away_are_pointed_out(tmp_path, good):
+    images = [{"id": 1, "file_name": "1.jpg", "width": 96, "height": 128},
+              {"id": 2, "file_name": "2.jpg", "width": 8, "height": 8}]  # sizes typed wrong
+    ann = write_json(tmp_path / "sizes.json", {"images": images, "annotations": [
+        person(1), person(2, image_id=2), person(3, image_id=2), person(4, image_id=2)]})
+    with pytest.warns(UserWarning, match=r"3 of 4 annotations have a box that is empty once "
+                                         r"clipped to its image \(bbox_empty_after_clipping\)"
+                                         r" and are dropped; do the image sizes"):
+        dataset = CocoDataset(ann_file=str(ann), data_prefix=dict(img=""), cache=False)
+        assert len(dataset) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file whose sizes are right says nothing
+        assert len(CocoDataset(ann_file=str(good), data_prefix=dict(img=""), cache=False)) == 2

@@ -18,6 +18,7 @@ the parse time; any change of the file rebuilds it. ``cache=False`` always parse
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 from posemix.config.validation import positive_int
 from posemix.data.cache import cached_table
 from posemix.data.readers import read_coco, read_detections
+from posemix.data.readers.common import EMPTY_BBOX
 from posemix.data.rng import sample_rng
 from posemix.data.sample import sample_from_table
 from posemix.data.table import InstanceTable
@@ -34,6 +36,7 @@ from posemix.keypoints import KeypointConverter, KeypointSchema, load_schema
 from posemix.registry import DATASETS, TRANSFORMS
 
 FILTER_KEYS = ("bbox_score_thr",)
+CLIPPED_AWAY_SHARE = 0.05  # of a file's annotations, above which their image sizes are suspect
 SKIPPED_IMAGE = "skipped_image"  # the key of the stand-in for a sample whose image is unreadable
 
 
@@ -231,6 +234,7 @@ class BaseCocoStyleDataset:
             raise ConfigError(f"{type(self).__name__} needs ann_file")
         table = self.load_annotations()
         self.check_annotations(table)
+        self._warn_clipped_away(table)
         if table.keypoint_count != self.schema.num_keypoints:
             raise MetainfoError(
                 f"{self.label}: the annotations have {table.keypoint_count} keypoints per "
@@ -256,6 +260,17 @@ class BaseCocoStyleDataset:
             self._emptied = (None, f"indices={self.indices!r} keeps none of its {len(table)} "
                              "instances")
         self._table = subset
+
+    def _warn_clipped_away(self, table: InstanceTable) -> None:
+        """Boxes left empty by clipping to their image are few in real files; many of them
+        mean the file's image sizes are wrong, and training would quietly lose the data."""
+        clipped = table.filter_report.get(EMPTY_BBOX, 0)
+        total = len(table) + sum(table.filter_report.values())
+        if clipped > CLIPPED_AWAY_SHARE * total:
+            warnings.warn(f"{self.label}: {clipped} of {total} annotations have a box that is "
+                          f"empty once clipped to its image ({EMPTY_BBOX}) and are dropped; do "
+                          "the image sizes in the file (width, height) match the images?",
+                          stacklevel=3)
 
     def _removing(self, table: InstanceTable, keep: np.ndarray, step: str) -> InstanceTable:
         """``table.take(keep)``, remembering ``step`` if it removes the last instances."""
