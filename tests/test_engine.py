@@ -605,6 +605,19 @@ def test_test_evaluates_a_trained_checkpoint(tmp_path):
     assert records(tmp_path / "eval") == [{"mode": "test", "epoch": 1, "iter": 3, **metrics}]
 
 
+def test_test_evaluates_a_foreign_checkpoint_that_weights_only_refuses(tmp_path):
+    """An MMPose 1.x checkpoint (numpy metadata beside the weights) is evaluated, not
+    turned away as unreadable."""
+    cfg = toy_cfg(max_epochs=1, val_values=[0.25])
+    train(cfg, work_dir=str(tmp_path / "run"))
+    mmpose = tmp_path / "mmpose.pth"
+    torch.save({"state_dict": load_checkpoint(tmp_path / "run" / "epoch_1.pth")["state_dict"],
+                "meta": {"sigmas": np.ones(3)}}, mmpose)
+    cfg.model.num_keypoints = 17  # a foreign file does not say; its config does
+    assert run_test(cfg, str(mmpose)) == {"coco/AP": 0.25, "coco/count": 5.0,
+                                          "coco/unique": 5.0}
+
+
 def test_non_finite_loss_stops_training(tmp_path):
     cfg = toy_cfg(max_epochs=1)
     cfg.train_dataloader.dataset.nan_targets = True

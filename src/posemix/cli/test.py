@@ -22,13 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from posemix.api import load_config
     from posemix.engine import test
-    from posemix.engine.checkpoint import check_checkpoint
-    from posemix.models.init_weights import resolve_checkpoint
 
     cfg = load_config(args.config, args.cfg_options)
-    # the engine takes foreign (MMPose) checkpoints too, so a file that is no checkpoint
-    # at all is named here, as every other command names it
-    check_checkpoint(resolve_checkpoint(args.checkpoint))
     metrics = test(cfg, args.checkpoint, work_dir=args.work_dir)
     print(json.dumps(metrics, indent=1))
     return 0

@@ -106,14 +106,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def check_checkpoint(path: str | os.PathLike) -> None:
-    """Raise load_checkpoint's CheckpointError unless ``path`` is a PyTorch checkpoint, for
-    commands that also take foreign checkpoints and read them their own way (``posemix
-    test``): one that is merely refused by ``weights_only`` passes."""
+def contents_if_posemix(path: str | os.PathLike) -> dict[str, Any]:
+    """``load_checkpoint(path)``, or {} for an intact foreign (MMPose) checkpoint that
+    ``weights_only`` refuses and models.init_weights reads itself; a damaged file, an ONNX
+    export or a missing one still raises CheckpointError."""
     try:
-        load_checkpoint(path)
+        return load_checkpoint(path)
     except RefusedCheckpointError:
-        pass
+        return {}
 
 
 def is_onnx_file(path: str | os.PathLike) -> bool:

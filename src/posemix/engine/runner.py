@@ -22,7 +22,7 @@ from torch import nn
 import posemix.engine.dist as dist
 from posemix.data.loader import Loader, build_loader
 from posemix.engine.build import build_training_state, build_validation, resolve_work_dir
-from posemix.engine.checkpoint import CheckpointWriter, load_checkpoint, rng_state
+from posemix.engine.checkpoint import CheckpointWriter, contents_if_posemix, rng_state
 from posemix.engine.default_hooks import LoggerHook
 from posemix.engine.hooks import Hook, build_hooks, find_hook
 from posemix.engine.logger import LOG_INTERVAL, RunLogger
@@ -30,7 +30,7 @@ from posemix.engine.loops import EpochBasedTrainLoop, evaluate, evaluator_for_mo
 from posemix.engine.settings import Environment, LoopSettings, Randomness
 from posemix.engine.signals import stop_on_signals
 from posemix.engine.state import TrainState, config_text
-from posemix.errors import CheckpointError, ConfigError
+from posemix.errors import ConfigError
 from posemix.registry import import_custom_modules
 
 
@@ -203,10 +203,7 @@ class Runner:
             raise ConfigError("testing needs test_dataloader and test_evaluator (or the val_ "
                               "ones) in the config")
         path = resolve_checkpoint(checkpoint)
-        try:  # a posemix checkpoint knows how many keypoints its model predicts
-            saved = load_checkpoint(path)
-        except CheckpointError:
-            saved = {}
+        saved = contents_if_posemix(path)  # a posemix one knows its model's keypoint count
         module = self.prepare_model(model_from_checkpoint(cfg["model"], path, saved))
         loader = self.loader(loader_cfg, "test")
         evaluator = (evaluator_for_model(evaluator_cfg, loader.dataset, module,
